@@ -1,0 +1,125 @@
+"""In-memory ragged block of events: token values + offsets, no padding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hepfm.data.schema import EventSchema
+from hepfm.errors import InputError
+
+
+@dataclass
+class EventBlock:
+    """A block of ``n`` events stored without padding.
+
+    Tokens of event ``i`` are rows ``offsets[i]:offsets[i+1]`` of ``features`` [T, F],
+    ``token_type`` [T] and ``extra`` [T, E]. ``event`` is [n, G]; ``labels`` maps a label
+    name to an [n] array (int64 for class labels, float32 for regression).
+    """
+
+    schema: EventSchema
+    features: np.ndarray
+    token_type: np.ndarray
+    offsets: np.ndarray
+    extra: np.ndarray | None = None
+    event: np.ndarray | None = None
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.features = np.asarray(self.features, dtype=np.float32)
+        self.token_type = np.asarray(self.token_type, dtype=np.int16)
+        self.offsets = np.asarray(self.offsets, dtype=np.int64)
+        n_tok = self.features.shape[0] if self.features.ndim == 2 else -1
+        if self.extra is None:
+            self.extra = np.zeros((max(n_tok, 0), len(self.schema.extra)), dtype=np.float32)
+        self.extra = np.asarray(self.extra, dtype=np.float32)
+        if self.event is None:
+            self.event = np.zeros((len(self.offsets) - 1, len(self.schema.event)), dtype=np.float32)
+        self.event = np.asarray(self.event, dtype=np.float32)
+        self.labels = {
+            k: np.asarray(v, dtype=np.int64 if self.schema.label(k).kind == "class" else np.float32)
+            for k, v in self.labels.items()
+        }
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def num_tokens(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def check(self, where: str = "events") -> None:
+        """Raise :class:`InputError` naming the field if the block is inconsistent."""
+        s, n = self.schema, len(self)
+        if self.offsets.ndim != 1 or len(self.offsets) < 1 or self.offsets[0] != 0:
+            raise InputError(f"{where}:offsets", "must be a 1-D array starting at 0")
+        if np.any(np.diff(self.offsets) < 0):
+            raise InputError(f"{where}:offsets", "offsets decrease (inconsistent token counts)")
+        n_tok = int(self.offsets[-1])
+        expect = {
+            "features": (n_tok, len(s.features)),
+            "token_type": (n_tok,),
+            "extra": (n_tok, len(s.extra)),
+            "event": (n, len(s.event)),
+        }
+        for name, shape in expect.items():
+            got = getattr(self, name).shape
+            if got != shape:
+                raise InputError(f"{where}:{name}", f"shape {got} does not match schema/offsets, expected {shape}")
+        for name in ("features", "extra", "event"):
+            arr = getattr(self, name)
+            if arr.size and not np.all(np.isfinite(arr)):
+                bad = np.argwhere(~np.isfinite(arr))[0]
+                raise InputError(f"{where}:{name}", f"non-finite value (NaN or inf) at index {tuple(int(i) for i in bad)}")
+        if n_tok and (self.token_type.min() < 0 or self.token_type.max() >= len(s.token_types)):
+            raise InputError(f"{where}:token_type", f"values must lie in [0, {len(s.token_types) - 1}]")
+        for spec in s.labels:
+            if spec.name not in self.labels:
+                raise InputError(f"{where}:labels/{spec.name}", "label declared in schema but missing")
+        for name, arr in self.labels.items():
+            spec = s.label(name)
+            if arr.shape != (n,):
+                raise InputError(f"{where}:labels/{name}", f"shape {arr.shape}, expected ({n},)")
+            if spec.kind == "class" and n and (arr.min() < 0 or arr.max() >= spec.num_classes):
+                raise InputError(f"{where}:labels/{name}", f"class index outside [0, {spec.num_classes - 1}]")
+            if spec.kind == "regression" and not np.all(np.isfinite(arr)):
+                raise InputError(f"{where}:labels/{name}", "non-finite regression target")
+
+    def select(self, index: np.ndarray) -> EventBlock:
+        """The events at ``index`` (any order), as a new block."""
+        index = np.asarray(index, dtype=np.int64)
+        starts, counts = self.offsets[index], np.diff(self.offsets)[index]
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        rows = np.repeat(starts - offsets[:-1], counts) + np.arange(offsets[-1])
+        return EventBlock(
+            schema=self.schema,
+            features=self.features[rows],
+            token_type=self.token_type[rows],
+            extra=self.extra[rows],
+            offsets=offsets,
+            event=self.event[index],
+            labels={k: v[index] for k, v in self.labels.items()},
+        )
+
+    @staticmethod
+    def concat(blocks: list[EventBlock]) -> EventBlock:
+        """Join blocks with the same schema."""
+        if not blocks:
+            raise ValueError("concat needs at least one block")
+        first = blocks[0]
+        offsets = [np.zeros(1, dtype=np.int64)]
+        total = 0
+        for b in blocks:
+            offsets.append(b.offsets[1:] + total)
+            total += int(b.offsets[-1])
+        return EventBlock(
+            schema=first.schema,
+            features=np.concatenate([b.features for b in blocks]),
+            token_type=np.concatenate([b.token_type for b in blocks]),
+            extra=np.concatenate([b.extra for b in blocks]),
+            offsets=np.concatenate(offsets),
+            event=np.concatenate([b.event for b in blocks]),
+            labels={k: np.concatenate([b.labels[k] for b in blocks]) for k in first.labels},
+        )
