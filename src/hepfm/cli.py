@@ -1,0 +1,219 @@
+"""The ``hepfm`` command line. Thin: parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from hepfm.errors import InputError
+from hepfm.utils import setup_logging
+
+log = logging.getLogger("hepfm")
+
+app = typer.Typer(
+    help="hepfm: pretrain particle-physics backbones on one kind of detector data, "
+    "transfer them to another, and measure whether pretraining helped.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Inspect, validate, split, import and export event files.", no_args_is_help=True)
+simulate_app = typer.Typer(help="Generate events with the built-in physics sources.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(simulate_app, name="simulate")
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    setup_logging(verbose)
+
+
+# ---------------------------------------------------------------- data
+
+
+@data_app.command("inspect")
+def data_inspect(path: Path = typer.Argument(..., help="Event file (.h5) or dataset folder of shards.")) -> None:
+    """Print the schema and summary statistics of an event dataset."""
+    from hepfm.data import summarize
+
+    typer.echo(json.dumps(summarize(path), indent=2, default=str))
+
+
+@data_app.command("validate")
+def data_validate(path: Path = typer.Argument(..., help="Event file (.h5) or dataset folder of shards.")) -> None:
+    """Check every shard for schema, shape, offset, range and NaN/inf problems (exit 2 on the first)."""
+    from hepfm.data import validate_file
+
+    summary = validate_file(path)
+    typer.echo(f"OK: {path}: {summary}")
+
+
+@data_app.command("split")
+def data_split(
+    path: Path = typer.Argument(..., help="Event dataset to split."),
+    out: Path = typer.Argument(..., help="Output folder; gets train/, val/ and test/."),
+    fractions: str = typer.Option("0.8,0.1,0.1", help="Train,val,test fractions, summing to 1."),
+    seed: int = typer.Option(0, help="Seed of the deterministic event-to-split assignment."),
+) -> None:
+    """Split a dataset deterministically into train/val/test folders."""
+    from hepfm.data import split_events
+
+    parts = _floats(fractions, "--fractions", 3)
+    if abs(sum(parts) - 1) > 1e-6 or min(parts) < 0:
+        raise InputError("--fractions", f"must be three non-negative numbers summing to 1, got {fractions}")
+    split_events(path, out, fractions=tuple(parts), seed=seed)
+    typer.echo(f"wrote {out}/train, {out}/val, {out}/test")
+
+
+@data_app.command("import")
+def data_import(
+    source: Path = typer.Argument(..., help="OmniLearned dataset folder <root>/<name> with train/val/test/*.h5."),
+    out: Path = typer.Argument(..., help="Output folder for hepfm datasets (train/, val/, test/)."),
+    pid_column: bool = typer.Option(False, "--pid-column/--no-pid-column", help="Token column 4 is a particle-ID code."),
+    label: str = typer.Option("label", help="Name given to the class label ('pid' dataset)."),
+) -> None:
+    """Import an OmniLearned-layout dataset into the hepfm event format."""
+    from hepfm.data import import_omnilearned
+
+    import_omnilearned(source, out, has_pid_column=pid_column, label_name=label)
+    typer.echo(f"imported {source} -> {out}")
+
+
+@data_app.command("export")
+def data_export(
+    dataset: Path = typer.Argument(..., help="hepfm dataset (a folder with train/val/test, or one split)."),
+    out_root: Path = typer.Argument(..., help="OmniLearned root folder; writes <out_root>/<name>/{train,val,test}."),
+    name: str = typer.Option(..., help="Dataset name in the OmniLearned layout."),
+    label: str = typer.Option("label", help="Class label written as 'pid'."),
+) -> None:
+    """Export an hepfm dataset to the OmniLearned layout."""
+    from hepfm.data import export_omnilearned
+
+    export_omnilearned(dataset, out_root, name, label=label)
+    typer.echo(f"exported {dataset} -> {out_root}/{name}")
+
+
+# ---------------------------------------------------------------- training
+
+
+def _recipe(config: Optional[Path], overrides: list[str]) -> "Recipe":
+    from hepfm.config import apply_overrides, load_yaml
+    from hepfm.experiments.run import Recipe
+
+    raw = load_yaml(config) if config else {}
+    return Recipe.from_raw(apply_overrides(raw, overrides), where=str(config or "command line"))
+
+
+SET_HELP = "Override a config value, e.g. --set train.lr=3e-4 (repeatable)."
+
+
+@app.command()
+def pretrain(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML recipe (see configs/)."),
+    data: Optional[Path] = typer.Option(None, help="Training data folder (overrides data.train)."),
+    model: Optional[str] = typer.Option(None, help="Model registry name, e.g. pet-tiny (overrides model.name)."),
+    out: Optional[Path] = typer.Option(None, help="Output folder (overrides out)."),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+) -> None:
+    """Train a backbone from scratch (supervised pretraining); writes best/ and last/ checkpoints."""
+    from hepfm.experiments.run import run_recipe
+
+    extra = _flag_overrides(data=data, model=model, out=out)
+    recipe = _recipe(config, extra + list(set_))
+    report = run_recipe(recipe)
+    typer.echo(json.dumps(report.get("test", {}), indent=2, default=float))
+
+
+@app.command()
+def finetune(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML recipe (see configs/)."),
+    backbone: Optional[str] = typer.Option(None, help="Pretrained backbone: zoo name or checkpoint folder."),
+    init: Optional[str] = typer.Option(None, help="'pretrained' or 'random' (the same model, random weights)."),
+    strategy: Optional[str] = typer.Option(None, help="full | linear-probe | adapter | last-k."),
+    data: Optional[Path] = typer.Option(None, help="Training data folder (overrides data.train)."),
+    out: Optional[Path] = typer.Option(None, help="Output folder (overrides out)."),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+) -> None:
+    """Fine-tune a pretrained backbone (or its random-init twin) on a new task."""
+    from hepfm.experiments.run import run_recipe
+
+    if init is not None and init not in ("pretrained", "random"):
+        raise InputError("--init", f"must be 'pretrained' or 'random', got {init!r}")
+    extra = _flag_overrides(data=data, out=out)
+    if backbone:
+        extra.append(f"model.backbone={backbone}")
+    if init:
+        extra.append(f"model.init={init}")
+    if strategy:
+        extra.append(f"train.strategy={strategy}")
+    recipe = _recipe(config, extra + list(set_))
+    if not recipe.model.backbone:
+        raise InputError("--backbone", "finetune needs a backbone (zoo name or checkpoint folder)")
+    report = run_recipe(recipe)
+    typer.echo(json.dumps(report.get("test", {}), indent=2, default=float))
+
+
+@app.command()
+def evaluate(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint folder (config.json + model.safetensors)."),
+    data: Path = typer.Argument(..., help="Event dataset to evaluate on."),
+    out: Path = typer.Option(Path("evaluation"), help="Output folder for predictions.h5, metrics.json and plots."),
+    batch_size: int = typer.Option(256, min=1, help="Events per batch."),
+    max_tokens: int = typer.Option(128, min=1, help="Keep at most this many tokens per event."),
+) -> None:
+    """Predict on a dataset; write predictions, metrics (AUC, efficiency, bias, resolution) and plots."""
+    from hepfm.evaluate import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(checkpoint, data, out, batch_size=batch_size, max_tokens=max_tokens)
+    typer.echo(json.dumps(metrics, indent=2, default=float))
+
+
+@app.command()
+def quickstart(
+    out: Path = typer.Option(Path("runs/quickstart"), help="Output folder for runs and the comparison."),
+    steps: int = typer.Option(0, min=0, help="Override the number of fine-tuning steps (0: the default)."),
+) -> None:
+    """Reduced end-to-end study on the shipped jet sample: pretrain, fine-tune vs random init, compare."""
+    from hepfm.experiments.quickstart import run_quickstart
+
+    summary = run_quickstart(out, steps=steps or None)
+    typer.echo(summary)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _flag_overrides(**flags: object) -> list[str]:
+    keys = {"data": "data.train", "model": "model.name", "out": "out"}
+    return [f"{keys[k]}={v}" for k, v in flags.items() if v is not None]
+
+
+def _floats(text: str, where: str, n: int) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InputError(where, f"expected {n} comma-separated numbers, got {text!r}") from None
+    if len(values) != n:
+        raise InputError(where, f"expected {n} comma-separated numbers, got {text!r}")
+    return values
+
+
+def main() -> None:
+    """Console entry point: an :class:`InputError` becomes one line on stderr and exit code 2."""
+    try:
+        app()
+    except InputError as err:
+        print(f"hepfm: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("hepfm: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""One training run from a recipe: data → model (random or pretrained) → fit → test metrics.
+
+``hepfm pretrain`` and ``hepfm finetune`` both execute a :class:`Recipe`; the only
+difference is whether ``model.backbone`` names a pretrained backbone to start from.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from hepfm.config import from_dict, to_dict
+from hepfm.errors import InputError
+
+log = logging.getLogger("hepfm.run")
+
+
+@dataclass
+class DataSection:
+    """Where the events are. ``val``/``test`` default to the ``val``/``test`` folders beside ``train``."""
+
+    train: str = ""
+    val: str | None = None
+    test: str | None = None
+    max_tokens: int = 128
+    train_subset: int | None = None
+
+
+@dataclass
+class TaskSection:
+    """A label to learn; ``loss`` defaults to cross-entropy (class) or Huber (regression)."""
+
+    label: str = "label"
+    loss: str | None = None
+    weight: float = 1.0
+
+
+@dataclass
+class ModelSection:
+    """``name`` is a registry name (``pet-tiny``); ``backbone`` a zoo name or checkpoint folder."""
+
+    name: str = "pet-tiny"
+    backbone: str | None = None
+    init: Literal["pretrained", "random"] = "pretrained"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Recipe:
+    data: DataSection = field(default_factory=DataSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    tasks: list[TaskSection] = field(default_factory=lambda: [TaskSection()])
+    train: dict[str, Any] = field(default_factory=dict)
+    out: str = "runs/run"
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any], where: str = "recipe") -> Recipe:
+        recipe = from_dict(cls, raw, where)
+        if not recipe.data.train:
+            raise InputError(f"{where}:data.train", "no training data given")
+        if not recipe.tasks:
+            raise InputError(f"{where}:tasks", "need at least one task")
+        return recipe
+
+
+def _sibling(train: str, split: str) -> str | None:
+    path = Path(train)
+    if path.name == "train" and (path.parent / split).exists():
+        return str(path.parent / split)
+    return None
+
+
+def run_recipe(recipe: Recipe, *, resume: bool = True) -> dict[str, Any]:
+    """Train the recipe's model and evaluate it on the test split; returns the test report."""
+    from hepfm.data import EventLoader, open_events
+    from hepfm.evaluate import evaluate_model
+    from hepfm.models import HepModel, InputSpec, TaskSpec, create_model
+    from hepfm.train import TrainConfig, apply_strategy, fit
+
+    out = Path(recipe.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "recipe.yaml").write_text(yaml.safe_dump(to_dict(recipe), sort_keys=False))
+    train_cfg = TrainConfig.from_dict(recipe.train, where=f"{out / 'recipe.yaml'}:train")
+
+    data = recipe.data
+    val_path = data.val or _sibling(data.train, "val")
+    test_path = data.test or _sibling(data.train, "test")
+    if val_path is None:
+        raise InputError("recipe:data.val", f"no validation data given and no 'val' folder beside {data.train}")
+    schema = open_events(data.train).schema
+    labels = [t.label for t in recipe.tasks]
+    tasks = []
+    for t in recipe.tasks:
+        spec = schema.label(t.label)
+        loss = t.loss or ("ce" if spec.kind == "class" else "huber")
+        tasks.append(TaskSpec(name=t.label, kind=spec.kind, num_classes=spec.num_classes, loss=loss, weight=t.weight))
+    inputs = InputSpec(
+        n_features=len(schema.features),
+        n_token_types=len(schema.token_types),
+        n_extra=len(schema.extra),
+        n_event=len(schema.event),
+    )
+
+    def loader(path: str, shuffle: bool, subset: int | None = None) -> EventLoader:
+        return EventLoader(path, train_cfg.batch_size, shuffle=shuffle, seed=train_cfg.seed,
+                           max_tokens=data.max_tokens, labels=labels, subset=subset)
+
+    train_loader = loader(data.train, True, data.train_subset)
+    overrides = dict(recipe.model.options, inputs=inputs, tasks=tasks)
+    new_names: set[str] = set()
+    if recipe.model.backbone:
+        model, report = HepModel.from_pretrained(recipe.model.backbone, **overrides)
+        log.info("backbone %s: %s", recipe.model.backbone, report)
+        if recipe.model.init == "random":
+            model = create_model(model.config.name, **{**overrides, **_shape_of(model)})
+            log.info("init=random: same architecture as %s, weights freshly initialised", recipe.model.backbone)
+        else:
+            new_names = set(report.new)
+    else:
+        model = create_model(recipe.model.name, **overrides)
+    if hasattr(train_loader, "fit_normalisation"):
+        pass
+    summary = apply_strategy(model, train_cfg.strategy, train_cfg.last_k, train_cfg.adapter_bottleneck)
+    log.info("strategy %s: %s", train_cfg.strategy, summary)
+    result = fit(model, train_loader, loader(val_path, False), train_cfg, out, new_param_names=new_names)
+
+    report: dict[str, Any] = {"fit": result.to_dict() if hasattr(result, "to_dict") else {}}
+    if test_path:
+        best, _ = HepModel.from_pretrained(out / "best")
+        _, _, metrics = evaluate_model(best, loader(test_path, False), best.config.tasks)
+        report["test"] = metrics
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    return report
+
+
+def _shape_of(model: Any) -> dict[str, Any]:
+    """The architecture fields of a model's config (everything but inputs and tasks)."""
+    cfg = to_dict(model.config)
+    return {k: v for k, v in cfg.items() if k not in ("inputs", "tasks", "name")}
