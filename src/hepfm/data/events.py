@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hepfm.data.schema import EventSchema
+from hepfm.data.schema import EventSchema, LabelSpec
 from hepfm.errors import InputError
 
 
@@ -87,6 +87,22 @@ class EventBlock:
             if spec.kind == "regression" and not np.all(np.isfinite(arr)):
                 raise InputError(f"{where}:labels/{name}", "non-finite regression target")
 
+    def slice(self, start: int, stop: int) -> EventBlock:
+        """Events ``start:stop`` as a new block sharing memory with this one (no copy)."""
+        n = len(self)
+        start, stop = max(0, min(start, n)), max(0, min(stop, n))
+        stop = max(stop, start)
+        a, b = int(self.offsets[start]), int(self.offsets[stop])
+        return EventBlock(
+            schema=self.schema,
+            features=self.features[a:b],
+            token_type=self.token_type[a:b],
+            extra=self.extra[a:b],
+            offsets=self.offsets[start : stop + 1] - a,
+            event=self.event[start:stop],
+            labels={k: v[start:stop] for k, v in self.labels.items()},
+        )
+
     def select(self, index: np.ndarray) -> EventBlock:
         """The events at ``index`` (any order), as a new block."""
         index = np.asarray(index, dtype=np.int64)
@@ -123,3 +139,47 @@ class EventBlock:
             event=np.concatenate([b.event for b in blocks]),
             labels={k: np.concatenate([b.labels[k] for b in blocks]) for k in first.labels},
         )
+
+
+def random_block(
+    n: int,
+    *,
+    seed: int = 0,
+    max_tokens: int = 20,
+    n_token_types: int = 3,
+    n_extra: int = 2,
+    n_event: int = 2,
+    num_classes: int = 3,
+    regression: bool = True,
+) -> EventBlock:
+    """A block of ``n`` random events (1..``max_tokens`` tokens each) for tests and examples.
+
+    Labels: ``label`` (class, ``num_classes`` classes; omitted if 0) and, with
+    ``regression``, ``energy`` (float).
+    """
+    rng = np.random.default_rng(seed)
+    labels = []
+    if num_classes:
+        labels.append(LabelSpec("label", "class", tuple(f"c{i}" for i in range(num_classes))))
+    if regression:
+        labels.append(LabelSpec("energy", "regression", unit="GeV"))
+    schema = EventSchema(
+        token_types=tuple(f"t{i}" for i in range(n_token_types)),
+        extra=tuple(f"x{i}" for i in range(n_extra)),
+        event=tuple(f"g{i}" for i in range(n_event)),
+        labels=tuple(labels),
+        provenance={"producer": "hepfm.data.events.random_block", "seed": seed},
+    )
+    counts = rng.integers(1, max_tokens + 1, size=n)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    total = int(offsets[-1])
+    values = {"label": rng.integers(0, max(num_classes, 1), size=n), "energy": rng.exponential(5.0, size=n)}
+    return EventBlock(
+        schema=schema,
+        features=rng.normal(size=(total, 4)),
+        token_type=rng.integers(0, n_token_types, size=total),
+        offsets=offsets,
+        extra=rng.normal(size=(total, n_extra)),
+        event=rng.normal(size=(n, n_event)),
+        labels={spec.name: values[spec.name] for spec in labels},
+    )

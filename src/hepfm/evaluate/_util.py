@@ -13,7 +13,7 @@ from hepfm.errors import InputError
 
 def as_float_array(x: Any, where: str, ndim: int) -> np.ndarray:
     """``x`` as a finite float64 array with ``ndim`` dimensions, else :class:`InputError`."""
-    arr = _to_numpy(x)
+    arr = to_numpy(x)
     if arr.ndim != ndim:
         raise InputError(where, f"expected a {ndim}-D array, got shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.number) and arr.dtype != np.bool_:
@@ -27,7 +27,7 @@ def as_float_array(x: Any, where: str, ndim: int) -> np.ndarray:
 
 def as_int_array(x: Any, where: str, low: int, high: int) -> np.ndarray:
     """``x`` as a 1-D int64 array of whole numbers in ``[low, high)``, else :class:`InputError`."""
-    arr = _to_numpy(x)
+    arr = to_numpy(x)
     if arr.ndim != 1:
         raise InputError(where, f"expected a 1-D array, got shape {arr.shape}")
     if arr.dtype == np.bool_:
@@ -68,7 +68,7 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
-def _to_numpy(x: Any) -> np.ndarray:
+def to_numpy(x: Any) -> np.ndarray:
     if hasattr(x, "detach"):  # torch tensor
         x = x.detach().cpu().numpy()
     return np.asarray(x)

@@ -80,7 +80,8 @@ def run_recipe(recipe: Recipe, *, resume: bool = True) -> dict[str, Any]:
     from hepfm.data import EventLoader, open_events
     from hepfm.evaluate import evaluate_model
     from hepfm.models import HepModel, InputSpec, TaskSpec, create_model
-    from hepfm.train import TrainConfig, apply_strategy, fit
+    from hepfm.train import TrainConfig, fit
+    from hepfm.train.distributed import setup, teardown
 
     out = Path(recipe.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -106,9 +107,12 @@ def run_recipe(recipe: Recipe, *, resume: bool = True) -> dict[str, Any]:
         n_event=len(schema.event),
     )
 
-    def loader(path: str, shuffle: bool, subset: int | None = None) -> EventLoader:
+    ctx = setup(train_cfg.device)
+
+    def loader(path: str, shuffle: bool, subset: int | None = None, shard: bool = True) -> EventLoader:
         return EventLoader(path, train_cfg.batch_size, shuffle=shuffle, seed=train_cfg.seed,
-                           max_tokens=data.max_tokens, labels=labels, subset=subset)
+                           max_tokens=data.max_tokens, labels=labels, subset=subset,
+                           rank=ctx.rank if shard else 0, world_size=ctx.world_size if shard else 1)
 
     train_loader = loader(data.train, True, data.train_subset)
     overrides = dict(recipe.model.options, inputs=inputs, tasks=tasks)
@@ -123,18 +127,19 @@ def run_recipe(recipe: Recipe, *, resume: bool = True) -> dict[str, Any]:
             new_names = set(report.new)
     else:
         model = create_model(recipe.model.name, **overrides)
-    if hasattr(train_loader, "fit_normalisation"):
-        pass
-    summary = apply_strategy(model, train_cfg.strategy, train_cfg.last_k, train_cfg.adapter_bottleneck)
-    log.info("strategy %s: %s", train_cfg.strategy, summary)
     result = fit(model, train_loader, loader(val_path, False), train_cfg, out, new_param_names=new_names)
+    log.info("strategy %s: %s", train_cfg.strategy, result.strategy)
 
-    report: dict[str, Any] = {"fit": result.to_dict() if hasattr(result, "to_dict") else {}}
-    if test_path:
-        best, _ = HepModel.from_pretrained(out / "best")
-        _, _, metrics = evaluate_model(best, loader(test_path, False), best.config.tasks)
-        report["test"] = metrics
-    (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    report: dict[str, Any] = {"fit": result.to_dict()}
+    if ctx.rank == 0:
+        if test_path:
+            best, _ = HepModel.from_pretrained(out / "best")
+            class_names = {t.label: schema.label(t.label).classes for t in recipe.tasks if schema.label(t.label).kind == "class"}
+            _, _, metrics = evaluate_model(best, loader(test_path, False, shard=False), best.config.tasks,
+                                           class_names=class_names)
+            report["test"] = metrics
+        (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    teardown()
     return report
 
 
