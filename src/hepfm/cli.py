@@ -98,6 +98,30 @@ def data_export(
     typer.echo(f"exported {dataset} -> {out_root}/{name}")
 
 
+# ---------------------------------------------------------------- simulate
+
+
+@simulate_app.command("jets")
+def simulate_jets(
+    out: Path = typer.Argument(..., help="Output: a .h5 file, or a folder that gets one part-<shard>.h5 per shard."),
+    n_per_class: int = typer.Option(1000, min=1, help="Jets per class (summed over all shards)."),
+    classes: str = typer.Option("q,g,tbqq,wqq,zqq,hbb,hcc,hgg,h4q", help="Comma-separated jet classes."),
+    pt_min: float = typer.Option(500.0, help="Jet pT window, lower edge [GeV]."),
+    pt_max: float = typer.Option(1000.0, help="Jet pT window, upper edge [GeV]."),
+    seed: int = typer.Option(0, help="Base seed; shard i uses a seed derived from it and i."),
+    n_shards: int = typer.Option(2, min=1, help="Number of generation shards (independent seeds)."),
+    shard: Optional[int] = typer.Option(None, help="Make only this shard (e.g. one job of a cluster array)."),
+    workers: int = typer.Option(2, min=1, help="Parallel worker processes."),
+) -> None:
+    """Generate JetClass-like jets: Pythia 8 pp at 13 TeV, anti-kT R=0.8 with FastJet, truth-matched."""
+    from hepfm.simulate.jets import plan_jets, write_jets
+
+    job = plan_jets(n_per_class, classes=[c.strip() for c in classes.split(",") if c.strip()],
+                    pt_min=pt_min, pt_max=pt_max, seed=seed, shard=shard, n_shards=n_shards)
+    paths = write_jets(out, job, workers=workers)
+    typer.echo(f"wrote {len(paths)} file(s) under {out}")
+
+
 # ---------------------------------------------------------------- training
 
 

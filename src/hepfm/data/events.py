@@ -119,6 +119,21 @@ class EventBlock:
             labels={k: v[index] for k, v in self.labels.items()},
         )
 
+    def rounded(self, mantissa_bits: int) -> EventBlock:
+        """Copy with float columns rounded to ``mantissa_bits`` (of float32's 23), for smaller files.
+
+        Rounding zeroes the low mantissa bits, which the HDF5 shuffle + gzip filters then
+        compress away (10 bits keep float16-like relative precision, ~5e-4). The choice is
+        recorded in the provenance as ``float_mantissa_bits``.
+        """
+        if not 1 <= mantissa_bits <= 23:
+            raise InputError("mantissa_bits", f"must lie in [1, 23], got {mantissa_bits}")
+        schema = self.schema.with_provenance(float_mantissa_bits=int(mantissa_bits))
+        return EventBlock(schema, _round_mantissa(self.features, mantissa_bits), self.token_type, self.offsets,
+                          _round_mantissa(self.extra, mantissa_bits), _round_mantissa(self.event, mantissa_bits),
+                          {k: _round_mantissa(v, mantissa_bits) if v.dtype == np.float32 else v
+                           for k, v in self.labels.items()})
+
     @staticmethod
     def concat(blocks: list[EventBlock]) -> EventBlock:
         """Join blocks with the same schema."""
@@ -183,3 +198,15 @@ def random_block(
         event=rng.normal(size=(n, n_event)),
         labels={spec.name: values[spec.name] for spec in labels},
     )
+
+
+def _round_mantissa(values: np.ndarray, bits: int) -> np.ndarray:
+    """Round float32 values to nearest with ``bits`` mantissa bits kept (vectorised bit arithmetic)."""
+    out = np.array(values, dtype=np.float32, copy=True)
+    drop = 23 - bits
+    if drop == 0:
+        return out
+    raw = out.view(np.uint32)
+    raw += np.uint32(1 << (drop - 1))
+    raw &= np.uint32((0xFFFFFFFF >> drop) << drop)
+    return out

@@ -41,7 +41,7 @@ import numpy as np
 
 from hepfm.data.dataset import pad_block
 from hepfm.data.events import EventBlock
-from hepfm.data.io import H5_SUFFIXES, EventWriter, PathLike, open_events, open_h5, read_dataset
+from hepfm.data.io import H5_SUFFIXES, EventFile, EventWriter, PathLike, open_events, open_h5, read_dataset
 from hepfm.data.schema import CORE_FEATURES, EventSchema, LabelSpec
 from hepfm.errors import InputError
 from hepfm.utils import atomic_path
@@ -126,7 +126,7 @@ def _export_split(src: Path, dest: Path, label: str | None, max_tokens: int | No
     return dest
 
 
-def _longest(data, shard: int) -> int:
+def _longest(data: EventFile, shard: int) -> int:
     with open_h5(data.paths[shard]) as f:
         offsets = read_dataset(f, "offsets")
     return int(np.diff(offsets).max()) if len(offsets) > 1 else 0

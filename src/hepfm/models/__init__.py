@@ -6,6 +6,7 @@
 
 from hepfm.models.config import InputSpec, ModelConfig, TaskSpec
 from hepfm.models.heads import compute_losses
+from hepfm.models.inputs import example_batch
 from hepfm.models.io import LoadReport, list_zoo, load_matching, resolve_pretrained
 from hepfm.models.model import HepModel
 from hepfm.models.registry import create_model, list_models, model_config
@@ -18,6 +19,7 @@ __all__ = [
     "TaskSpec",
     "compute_losses",
     "create_model",
+    "example_batch",
     "list_models",
     "list_zoo",
     "load_matching",

@@ -9,6 +9,7 @@ extra features or event features.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -44,6 +45,17 @@ def _get(batch: dict[str, Tensor], key: str, ndim: int, width: int | None = None
     return t
 
 
+def _occupied_columns(mask: Tensor) -> slice | Tensor | None:
+    """Token slots holding a real token in at least one event (None: all of them)."""
+    occupied = mask.any(dim=0)
+    n = int(occupied.sum())
+    if n == mask.shape[1]:
+        return None
+    if bool(occupied[:n].all()):  # the usual case: padding at the end
+        return slice(0, max(n, 1))
+    return occupied.nonzero().squeeze(1)
+
+
 class InputBranches(nn.Module):
     """``core``, ``token_type``, ``extra`` and ``event`` branches; a branch of zero width is None."""
 
@@ -69,17 +81,23 @@ class InputBranches(nn.Module):
 
         x = _get(batch, "x", 3, spec.n_features)
         mask = _get(batch, "mask", 2)
-        if mask.shape != x.shape[:2]:
-            raise InputError("batch.mask", f"shape {tuple(mask.shape)} does not match x {tuple(x.shape[:2])}")
+        full_shape = tuple(x.shape[:2])
+        if tuple(mask.shape) != full_shape:
+            raise InputError("batch.mask", f"shape {tuple(mask.shape)} does not match x {full_shape}")
         mask = mask.bool()
+        cols = _occupied_columns(mask)
+        if cols is not None:  # token slots that are padding in every event carry no information
+            x, mask = x[:, cols], mask[:, cols]
         keep = mask[..., None]
         # padded positions may hold anything (even NaN): replace them by zeros first
         core = torch.where(keep, x.float(), 0.0)
         tokens = self.core(core)
 
         tt = _get(batch, "token_type", 2)
-        if tt.shape != mask.shape:
-            raise InputError("batch.token_type", f"shape {tuple(tt.shape)} does not match x {tuple(x.shape[:2])}")
+        if tt.shape != full_shape:
+            raise InputError("batch.token_type", f"shape {tuple(tt.shape)} does not match x {full_shape}")
+        if cols is not None:
+            tt = tt[:, cols]
         tt = torch.where(mask, tt.long(), 0)
         if tt.numel() and (int(tt.min()) < 0 or int(tt.max()) >= spec.n_token_types):
             raise InputError("batch.token_type", f"token types must lie in [0, {spec.n_token_types}), "
@@ -88,7 +106,50 @@ class InputBranches(nn.Module):
 
         if self.extra is not None:
             extra = _get(batch, "extra", 3, spec.n_extra)
-            if extra.shape[:2] != mask.shape:
-                raise InputError("batch.extra", f"shape {tuple(extra.shape)} does not match x {tuple(x.shape)}")
+            if extra.shape[:2] != full_shape:
+                raise InputError("batch.extra", f"shape {tuple(extra.shape)} does not match x {full_shape}")
+            if cols is not None:
+                extra = extra[:, cols]
             tokens = tokens + self.extra(torch.where(keep, extra.float(), 0.0))
         return Embedded(tokens, core, mask, context)
+
+
+def example_batch(
+    config: ModelConfig, batch_size: int = 8, n_tokens: int = 16, n_real: int | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """A synthetic jet-like batch with the input widths and labels of ``config``.
+
+    For tests, FLOP counting and benchmarks. Events hold ``n_real`` real tokens (default:
+    a random count in [1, n_tokens]) in pT order followed by zero padding, as the loader
+    produces them.
+    """
+    g = torch.Generator().manual_seed(seed)
+    spec, b, m = config.inputs, batch_size, n_tokens
+    if n_real is None:
+        counts = torch.randint(1, m + 1, (b,), generator=g)
+    else:
+        counts = torch.full((b,), n_real)
+    mask = torch.arange(m)[None, :] < counts[:, None]
+    x = torch.zeros(b, m, max(spec.n_features, 0))
+    if spec.n_features >= 2:
+        x[..., :2] = 0.2 * torch.randn(b, m, 2, generator=g)
+    if spec.n_features >= 3:
+        x[..., 2] = torch.linspace(4.0, -1.0, m)[None, :] + 0.3 * torch.randn(b, m, generator=g)
+    if spec.n_features >= 4:
+        x[..., 3] = x[..., 2] + 0.5 * torch.rand(b, m, generator=g)
+    if spec.n_features > 4:
+        x[..., 4:] = torch.randn(b, m, spec.n_features - 4, generator=g)
+    labels: dict[str, Tensor] = {}
+    for task in config.tasks:
+        if task.kind == "class":
+            labels[task.name] = torch.randint(0, task.num_classes, (b,), generator=g)
+        else:
+            labels[task.name] = torch.randn(b, generator=g)
+    return {
+        "x": x * mask[..., None],
+        "token_type": torch.randint(0, spec.n_token_types, (b, m), generator=g) * mask,
+        "extra": torch.randn(b, m, spec.n_extra, generator=g) * mask[..., None],
+        "mask": mask,
+        "event": torch.randn(b, spec.n_event, generator=g),
+        "labels": labels,
+    }

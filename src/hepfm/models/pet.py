@@ -5,8 +5,8 @@ Per forward pass:
 1. pairwise features of every token pair, from the kinematic core (deta, dphi, log_pt):
    ln dR, ln kT, ln z, ln m^2 as in ParT (massless m^2, computed in a stable form),
 2. kNN in (deta, dphi) among real tokens, once,
-3. one EdgeConv layer: an MLP over [h_i, h_j - h_i, pair_ij] of each token's k neighbours,
-   mean- and max-aggregated and added to the token embedding,
+3. one EdgeConv layer: an MLP over [h_i, h_j - h_i, pair_ij] of each token and its k
+   nearest neighbours, max-aggregated and added (residual) to the token embedding,
 4. transformer blocks whose attention carries a per-head bias computed once from the
    pairwise features by a small MLP (shared by all blocks),
 5. class-token blocks (see :class:`~hepfm.models.layers.ClassTokenPool`).
@@ -29,7 +29,7 @@ _EPS = 1e-8
 
 
 def pair_features(core: Tensor) -> tuple[Tensor, Tensor]:
-    """Pairwise features [B, M, M, 4] (ln dR, ln kT, ln z, ln m^2) and dR^2 [B, M, M].
+    """Pairwise features [B, 4, M, M] (ln dR, ln kT, ln z, ln m^2) and dR^2 [B, M, M].
 
     ``core`` columns are (deta, dphi, log_pt, ...); dphi differences are wrapped to [-pi, pi].
     m^2 = 2 pT_i pT_j (cosh deta - cos dphi) = 4 pT_i pT_j (sinh^2(deta/2) + sin^2(dphi/2)).
@@ -42,31 +42,30 @@ def pair_features(core: Tensor) -> tuple[Tensor, Tensor]:
     lpt_i, lpt_j = lpt[:, :, None], lpt[:, None, :]
     lpt_min = torch.minimum(lpt_i, lpt_j)
     ln_kt = lpt_min + ln_dr
-    ln_z = lpt_min - torch.logaddexp(lpt_i, lpt_j)
+    ln_z = -F.softplus((lpt_i - lpt_j).abs())  # = min - logaddexp(lpt_i, lpt_j)
     s = torch.sinh(0.5 * deta).square() + torch.sin(0.5 * dphi).square()
     ln_m2 = math.log(4.0) + lpt_i + lpt_j + torch.log(s + _EPS)
-    return torch.stack([ln_dr, ln_kt, ln_z, ln_m2], dim=-1), dr2
+    return torch.stack([ln_dr, ln_kt, ln_z, ln_m2], dim=1), dr2
 
 
-def knn(dr2: Tensor, mask: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Indices [B, M, k'] of each token's nearest real neighbours (self excluded) and their validity.
+def knn(dr2: Tensor, mask: Tensor, k: int) -> Tensor:
+    """Indices [B, M, k'] of each token's nearest real tokens (itself first, then k neighbours).
 
-    ``k' = min(k, M - 1)``; a neighbour slot is invalid when the event has fewer than k'+1
-    real tokens. Rows of padded tokens are meaningless and ignored downstream.
+    ``k' = min(k + 1, M)``. When an event has fewer real tokens than ``k'``, the spare slots
+    point at the token itself, so a max over the slots is unaffected by them. Rows of
+    padded tokens are meaningless and ignored downstream.
     """
     m = dr2.shape[-1]
-    k = max(1, min(k, m - 1))
-    eye = torch.eye(m, dtype=torch.bool, device=dr2.device)
-    far = (~mask)[:, None, :] | eye
-    dist, idx = torch.topk(dr2.masked_fill(far, math.inf), k, dim=-1, largest=False, sorted=False)
-    return idx, torch.isfinite(dist)
+    dist, idx = torch.topk(dr2.masked_fill(~mask[:, None, :], math.inf), min(k + 1, m), dim=-1, largest=False, sorted=False)
+    itself = torch.arange(m, device=dr2.device).view(1, m, 1)
+    return torch.where(torch.isinf(dist), itself, idx)
 
 
 class EdgeConv(nn.Module):
-    """EdgeConv over kNN neighbours: GELU(W [h_i, h_j - h_i, pair_ij]) -> mean & max -> linear.
+    """EdgeConv (DGCNN) over the kNN graph: max_j GELU(W [h_i, h_j - h_i, pair_ij]) -> linear.
 
     The first linear layer is split into a per-token centre and neighbour projection, so
-    the only per-edge work is a gather, an add and the activation.
+    the per-edge work is a gather, an add, a 4-wide matmul, the activation and the max.
     """
 
     def __init__(self, dim: int, hidden: int) -> None:
@@ -75,25 +74,23 @@ class EdgeConv(nn.Module):
         self.center = nn.Linear(dim, hidden)
         self.neighbour = nn.Linear(dim, hidden, bias=False)
         self.pair = nn.Linear(N_PAIR, hidden, bias=False)
-        self.out = nn.Linear(2 * hidden, dim)
+        self.out = nn.Linear(hidden, dim)
 
-    def forward(self, h: Tensor, idx: Tensor, valid: Tensor, pairs: Tensor) -> Tensor:
+    def forward(self, h: Tensor, idx: Tensor, pairs: Tensor) -> Tensor:
+        """``h`` [B, M, D] tokens, ``idx`` [B, M, k] neighbours, ``pairs`` [B, 4, M, M] pair features."""
         b, m, k = idx.shape
         hn = self.norm(h)
         flat = (idx + torch.arange(b, device=idx.device)[:, None, None] * m).view(-1)
-        nbr = self.neighbour(hn).reshape(b * m, -1).index_select(0, flat).view(b, m, k, -1)
-        pair_knn = torch.gather(pairs, 2, idx[..., None].expand(-1, -1, -1, pairs.shape[-1]))
-        e = F.gelu(self.center(hn)[:, :, None, :] + nbr + self.pair(pair_knn))
-        w = valid[..., None].to(e.dtype)
-        count = w.sum(2)
-        mean = (e * w).sum(2) / count.clamp(min=1)
-        mx = e.masked_fill(~valid[..., None], -math.inf).amax(2)
-        mx = torch.where(count > 0, mx, 0.0)
-        return h + self.out(torch.cat([mean, mx], dim=-1))
+        edges = self.neighbour(hn).reshape(b * m, -1).index_select(0, flat).view(b, m, k, -1)
+        edges += self.center(hn)[:, :, None, :]  # in place: index_select's backward does not need its output
+        pair_knn = torch.gather(pairs, 3, idx[:, None].expand(-1, pairs.shape[1], -1, -1)).permute(0, 2, 3, 1)
+        edges = torch.addmm(edges.view(b * m * k, -1), pair_knn.reshape(b * m * k, -1), self.pair.weight.t())
+        agg = F.gelu(edges).view(b, m, k, -1).max(dim=2).values
+        return h + self.out(agg)
 
 
 class PairBias(nn.Module):
-    """Pairwise features -> per-head attention bias [B, H, M, M] (padding keys get NEG)."""
+    """Pairwise features [B, 4, M, M] -> per-head attention bias [B, H, M, M] (padding keys get NEG)."""
 
     def __init__(self, hidden: int, heads: int) -> None:
         super().__init__()
@@ -101,8 +98,11 @@ class PairBias(nn.Module):
         self.fc2 = nn.Linear(hidden, heads)
 
     def forward(self, pairs: Tensor, mask: Tensor) -> Tensor:
-        bias = self.fc2(F.gelu(self.fc1(pairs))).permute(0, 3, 1, 2)
-        return bias.masked_fill(~mask[:, None, None, :], NEG)
+        # channels-first 1x1 "convolution": [B, 4, M*M] -> [B, hidden, M*M] -> [B, H, M*M]
+        b, c, m, _ = pairs.shape
+        h = torch.baddbmm(self.fc1.bias[None, :, None], self.fc1.weight.expand(b, -1, -1), pairs.reshape(b, c, m * m))
+        bias = torch.baddbmm(self.fc2.bias[None, :, None], self.fc2.weight.expand(b, -1, -1), F.gelu(h))
+        return bias.view(b, -1, m, m).masked_fill(~mask[:, None, None, :], NEG)
 
 
 class PETBackbone(nn.Module):
@@ -112,7 +112,7 @@ class PETBackbone(nn.Module):
         super().__init__()
         d, h, hid = config.dim, config.heads, config.mlp_hidden
         self.k = config.k
-        self.edge = EdgeConv(d, d)
+        self.edge = EdgeConv(d, max(d // 2, 1))
         self.pair_bias = PairBias(config.pair_hidden, h)
         self.blocks = nn.ModuleList(Block(d, h, hid, config.dropout) for _ in range(config.depth))
         self.pool = ClassTokenPool(d, h, hid, config.class_blocks, config.num_class_tokens, config.dropout)
@@ -120,8 +120,7 @@ class PETBackbone(nn.Module):
     def forward(self, emb: Embedded) -> Tensor:
         mask = emb.mask
         pairs, dr2 = pair_features(emb.core)
-        idx, valid = knn(dr2, mask, self.k)
-        x = self.edge(emb.tokens, idx, valid, pairs)
+        x = self.edge(emb.tokens, knn(dr2, mask, self.k), pairs)
         bias = self.pair_bias(pairs, mask)
         for block in self.blocks:
             x = block(x, bias)
