@@ -10,6 +10,7 @@ Protocol: one JSON object per line on stdin, one JSON reply per line on stdout.
 * ``{"cmd": "train", "iters": n}`` -> ``{"seconds": float, "cpu_seconds": float}`` (n training steps;
   wall-clock time and the process's user + system CPU time)
 * ``{"cmd": "infer", "iters": n}`` -> the same for n inference batches
+* ``{"cmd": "peak"}`` -> ``{"fp32": GFLOP/s, "bf16": GFLOP/s}`` of 2048 x 2048 matmuls
 * ``{"cmd": "quit"}``
 
 A training step is ``zero_grad -> forward -> cross-entropy -> backward -> AdamW.step``,
@@ -191,6 +192,18 @@ class Worker:
         return {"params": params, "train_flops": train_flops, "infer_flops": infer_flops}
 
 
+def matmul_gflops(dtype: torch.dtype, n: int = 2048, reps: int = 3) -> float:
+    """Best-of-``reps`` GFLOP/s of an n x n matmul (after one warm-up)."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -209,7 +222,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     worker = Worker(args)
-    reply = {"ready": True, "torch": torch.__version__}
+    reply = {"ready": True, "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     print(json.dumps(reply), flush=True)
     for line in sys.stdin:
         msg = json.loads(line)
@@ -222,6 +235,8 @@ def main() -> None:
             cpu0 = _cpu_seconds()
             seconds = getattr(worker, cmd)(int(msg["iters"]))
             reply = {"seconds": seconds, "cpu_seconds": _cpu_seconds() - cpu0}
+        elif cmd == "peak":
+            reply = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
         else:
             reply = {"error": f"unknown command {cmd!r}"}
         print(json.dumps(reply), flush=True)

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "_throughput_worker.py"
@@ -105,11 +104,13 @@ class WorkerProcess:
                "--real", str(case.real or args.real), "--classes", str(args.classes), "--dtype", case.dtype,
                "--threads", str(args.threads)]
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+        if args.omp_wait_policy:
+            env["OMP_WAIT_POLICY"] = args.omp_wait_policy
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=HERE)
         self.case = case
-        ready = self._read()
-        if not ready.get("ready"):
-            raise RuntimeError(f"{case.label}: worker did not start: {ready}")
+        self.ready = self._read()
+        if not self.ready.get("ready"):
+            raise RuntimeError(f"{case.label}: worker did not start: {self.ready}")
 
     def _read(self) -> dict[str, Any]:
         line = self.proc.stdout.readline()
@@ -144,21 +145,6 @@ def omnilearned_available(python: str) -> str | None:
     if out.returncode:
         return (out.stderr.strip().splitlines() or ["import failed"])[-1]
     return None
-
-
-# ----------------------------------------------------------------------------- matmul peak
-
-
-def matmul_gflops(dtype: torch.dtype, n: int = 2048, reps: int = 3) -> float:
-    """Best-of-``reps`` GFLOP/s of an n x n matmul (after one warm-up)."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    a @ b
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
 
 
 # ----------------------------------------------------------------------------- report
@@ -228,6 +214,7 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def machine() -> dict[str, Any]:
+    """CPU model and core count from /proc/cpuinfo, python version, load average."""
     cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -236,15 +223,13 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "loadavg_start": os.getloadavg()}
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "loadavg_start": os.getloadavg()}
 
 
 # ----------------------------------------------------------------------------- main
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    torch.set_num_threads(args.threads)
     cases = (quick_cases if args.quick else full_cases)(args.batch, args.tokens)
     if args.models:
         wanted = set(args.models.split(","))
@@ -255,6 +240,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if skip_reason:
             print(f"OmniLearned part skipped ({args.omnilearned_python}): {skip_reason}", file=sys.stderr)
             cases = [c for c in cases if c.framework != "omnilearned"]
+    if not cases:
+        raise SystemExit("no models to benchmark (check --models)")
     t_start = time.perf_counter()
     info = machine()
     workers: list[WorkerProcess] = []
@@ -264,14 +251,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"[{time.perf_counter() - t_start:6.0f}s] start {c.label} (batch {c.batch}, {c.dtype})", file=sys.stderr)
             w = WorkerProcess(python, c, args)
             workers.append(w)
-            c.info = w.ask("info")
+            c.info = w.ask("info") | {"torch": w.ready["torch"], "cpu_capability": w.ready["cpu_capability"]}
             w.ask("train", iters=c.warmup)
             w.ask("infer", iters=c.warmup)
         peaks: dict[str, list[float]] = {"fp32": [], "bf16": []}
         for r in range(max(c.rounds for c in cases)):
-            peaks["fp32"].append(matmul_gflops(torch.float32))
-            peaks["bf16"].append(matmul_gflops(torch.bfloat16))
-            for w in workers:
+            for k, v in workers[0].ask("peak").items():
+                peaks[k].append(v)
+            for w in workers if r % 2 == 0 else workers[::-1]:  # alternate the order between rounds
                 c = w.case
                 if r >= c.rounds:
                     continue
@@ -284,6 +271,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for w in workers:
             w.close()
     info["loadavg_end"] = os.getloadavg()
+    info["torch"] = {c.framework: c.info["torch"] for c in cases if c.info}
+    info["cpu_capability"] = next((c.info["cpu_capability"] for c in cases if c.info), None)
     info["wall_s"] = time.perf_counter() - t_start
     summary = summarise(cases, peaks, args.threads)
     return {
@@ -311,12 +300,17 @@ def main() -> None:
     p.add_argument("--real", type=int, default=80, help="real tokens per event (the rest is padding at the end)")
     p.add_argument("--classes", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--omp-wait-policy", default="PASSIVE",
+                   help="OMP_WAIT_POLICY of the workers (default PASSIVE: idle OpenMP threads sleep instead of "
+                        "spinning, which on a shared machine otherwise steals the cores; '' leaves it unset)")
     args = p.parse_args()
     if not 0 < args.real <= args.tokens:
         p.error("--real must lie in [1, --tokens]")
     result = run(args)
     m = result["machine"]
-    print(f"\n{result['date']}  {m['cpu']} ({m['cores']} cores, {args.threads} threads), torch {m['torch']}, "
+    print(f"\n{result['date']}  {m['cpu']} ({m['cores']} cores, {args.threads} threads, "
+          f"OMP_WAIT_POLICY={args.omp_wait_policy or 'unset'}), torch "
+          f"{', '.join(f'{k} {v}' for k, v in m['torch'].items())}, "
           f"load average {m['loadavg_start'][0]:.1f} -> {m['loadavg_end'][0]:.1f}, run took {m['wall_s']:.0f} s\n")
     print(markdown(result))
     if args.json:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -121,3 +123,25 @@ def test_pet_attention_bias_depends_on_pair_kinematics() -> None:
 def test_config_k_is_used() -> None:
     assert model_config("pet-small").k == 10
     assert _model("pet-tiny", k=3).backbone.k == 3
+
+
+def test_input_normalisation_learns_statistics_of_real_tokens_only() -> None:
+    model = _model("pt-tiny")
+    untouched = copy.deepcopy(model)
+    batch = example_batch(model.config, batch_size=16, n_tokens=20, seed=7)
+    garbage = pad_and_permute(batch, extra_pad=4, seed=8)
+    with torch.no_grad():
+        first = model.train().represent(garbage)  # uses the statistics from before this batch
+        torch.testing.assert_close(first, untouched.represent(batch), atol=1e-5, rtol=1e-5)
+        model.eval()
+    norm = model.inputs.core.norm
+    real = batch["x"][batch["mask"]]
+    torch.testing.assert_close(norm.mean, real.mean(0))
+    torch.testing.assert_close(norm.sq_mean - norm.mean.square(), real.var(0, unbiased=False), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(model.inputs.event.norm.mean, batch["event"].mean(0))
+    with torch.no_grad():
+        model(batch)  # eval mode: statistics stay fixed
+    assert norm.updates.item() == 1
+    standardised = norm(real)
+    torch.testing.assert_close(standardised.mean(0), torch.zeros(4), atol=1e-4, rtol=0)
+    torch.testing.assert_close(standardised.std(0, unbiased=False), torch.ones(4), atol=1e-3, rtol=0)

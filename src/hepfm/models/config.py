@@ -166,6 +166,11 @@ class ModelConfig:
             raise InputError("model.inputs.n_features", "pet needs the core features (deta, dphi, log_pt, log_e)")
 
     @property
+    def name(self) -> str:
+        """Registry name of the preset this config derives from (``pet-small``, ``mlp``)."""
+        return self.family if self.family == "mlp" else f"{self.family}-{self.size}"
+
+    @property
     def mlp_hidden(self) -> int:
         return max(1, int(round(self.dim * self.mlp_ratio)))
 

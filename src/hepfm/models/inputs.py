@@ -18,6 +18,8 @@ from hepfm.errors import InputError
 from hepfm.models.config import ModelConfig
 from hepfm.models.layers import FeedForward
 
+TYPE_EMBED_STD = 0.2  # comparable to the spread of the standardised core embedding
+
 
 @dataclass
 class Embedded:
@@ -56,6 +58,54 @@ def _occupied_columns(mask: Tensor) -> slice | Tensor | None:
     return occupied.nonzero().squeeze(1)
 
 
+class RunningNorm(nn.Module):
+    """Standardise features with running statistics of the real tokens (or events) seen in training.
+
+    No gradient flows into the statistics. A forward pass uses the statistics from *before*
+    its own batch, so an event's output never depends on the other events of its batch;
+    in training mode the batch then updates the statistics (cumulative average over the
+    first ``1 / momentum`` batches, then an exponential moving average). In eval mode they
+    are fixed. They live in the state dict, so they travel with checkpoints; fine-tuning in
+    a new domain keeps adapting them to the new inputs.
+    """
+
+    def __init__(self, n: int, momentum: float = 0.01, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.register_buffer("mean", torch.zeros(n))
+        self.register_buffer("sq_mean", torch.ones(n))
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        std = (self.sq_mean - self.mean.square()).clamp(min=self.eps).sqrt()
+        out = (x - self.mean) / std
+        if self.training:
+            self._update(x[mask] if mask is not None else x.reshape(-1, x.shape[-1]))
+        return out
+
+    @torch.no_grad()
+    def _update(self, rows: Tensor) -> None:
+        if rows.shape[0] == 0:
+            return
+        w = max(self.momentum, 1.0 / float(self.updates + 1))
+        rows = rows.detach().to(self.mean.dtype)
+        self.mean.lerp_(rows.mean(0), w)
+        self.sq_mean.lerp_(rows.square().mean(0), w)
+        self.updates += 1
+
+
+class FeatureEmbedding(nn.Module):
+    """Continuous features -> D: running standardisation, then Linear (-> GELU -> Linear if ``hidden``)."""
+
+    def __init__(self, n: int, dim: int, hidden: int = 0) -> None:
+        super().__init__()
+        self.norm = RunningNorm(n)
+        self.mlp = FeedForward(n, hidden, dim) if hidden else nn.Linear(n, dim)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        return self.mlp(self.norm(x, mask))
+
+
 class InputBranches(nn.Module):
     """``core``, ``token_type``, ``extra`` and ``event`` branches; a branch of zero width is None."""
 
@@ -63,13 +113,13 @@ class InputBranches(nn.Module):
         super().__init__()
         spec, dim = config.inputs, config.dim
         tokens = config.family != "mlp"
-        self.core: nn.Module | None = FeedForward(spec.n_features, dim, dim) if tokens else None
-        self.token_type: nn.Embedding | None = nn.Embedding(spec.n_token_types, dim) if tokens else None
-        self.extra: nn.Linear | None = nn.Linear(spec.n_extra, dim) if tokens and spec.n_extra else None
-        self.event: nn.Module | None = None
-        if spec.n_event:
-            self.event = nn.Linear(spec.n_event, dim) if not tokens else FeedForward(spec.n_event, dim, dim)
+        self.core = FeatureEmbedding(spec.n_features, dim, hidden=dim) if tokens else None
+        self.token_type = nn.Embedding(spec.n_token_types, dim) if tokens else None
+        self.extra = FeatureEmbedding(spec.n_extra, dim) if tokens and spec.n_extra else None
+        self.event = FeatureEmbedding(spec.n_event, dim, hidden=dim if tokens else 0) if spec.n_event else None
         self.spec = spec
+        if self.token_type is not None:
+            nn.init.normal_(self.token_type.weight, std=TYPE_EMBED_STD)
 
     def forward(self, batch: dict[str, Tensor]) -> Embedded:
         spec = self.spec
@@ -91,7 +141,7 @@ class InputBranches(nn.Module):
         keep = mask[..., None]
         # padded positions may hold anything (even NaN): replace them by zeros first
         core = torch.where(keep, x.float(), 0.0)
-        tokens = self.core(core)
+        tokens = self.core(core, mask)
 
         tt = _get(batch, "token_type", 2)
         if tt.shape != full_shape:
@@ -110,7 +160,7 @@ class InputBranches(nn.Module):
                 raise InputError("batch.extra", f"shape {tuple(extra.shape)} does not match x {full_shape}")
             if cols is not None:
                 extra = extra[:, cols]
-            tokens = tokens + self.extra(torch.where(keep, extra.float(), 0.0))
+            tokens = tokens + self.extra(torch.where(keep, extra.float(), 0.0), mask)
         return Embedded(tokens, core, mask, context)
 
 

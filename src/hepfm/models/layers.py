@@ -57,7 +57,8 @@ class AdaptableBlock(nn.Module):
         self.adapter = None
 
     def add_adapter(self, dim: int, bottleneck: int) -> None:
-        self.adapter = Adapter(dim, bottleneck)
+        ref = next(self.parameters())
+        self.adapter = Adapter(dim, bottleneck).to(device=ref.device, dtype=ref.dtype)
 
     def adapt(self, x: Tensor) -> Tensor:
         return x if self.adapter is None else self.adapter(x)

@@ -25,12 +25,11 @@ BACKBONES: dict[str, type[nn.Module]] = {
 
 
 def _init_weights(module: nn.Module) -> None:
+    """GPT-style init of the backbone and heads (the input branches keep PyTorch's default init)."""
     if isinstance(module, nn.Linear):
         nn.init.normal_(module.weight, std=0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.Embedding):
-        nn.init.normal_(module.weight, std=0.02)
 
 
 class HepModel(nn.Module):
@@ -47,7 +46,8 @@ class HepModel(nn.Module):
         self.inputs = InputBranches(config)
         self.backbone = BACKBONES[config.family](config)
         self.heads = make_heads(config.tasks, config.dim, config.head_hidden)
-        self.apply(_init_weights)
+        self.backbone.apply(_init_weights)
+        self.heads.apply(_init_weights)
         if config.adapter_bottleneck:
             self._insert_adapters(config.adapter_bottleneck)
 
@@ -84,9 +84,7 @@ class HepModel(nn.Module):
             raise InputError("add_adapters.bottleneck", f"must be an integer >= 1, got {bottleneck!r}")
         if self.config.adapter_bottleneck:
             raise InputError("add_adapters", "the model already has adapters")
-        device = next(self.parameters()).device
         names = self._insert_adapters(bottleneck)
-        self.to(device)
         self.config = self.config.replace(adapter_bottleneck=bottleneck)
         return names
 
