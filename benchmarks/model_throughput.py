@@ -54,6 +54,7 @@ class Case:
     train_iters: int = 1  # steps per timed round
     infer_iters: int = 1
     rounds: int = 3  # timed rounds this case takes part in
+    group: str = "small"  # cases of one group run interleaved; groups run one after the other (memory)
     warmup: int = 1  # untimed train steps and inference batches before timing
     note: str = ""
     train_times: list[float] = field(default_factory=list)  # wall seconds per step, one per round
@@ -78,9 +79,9 @@ def full_cases(batch: int, tokens: int) -> list[Case]:
         Case("hepfm pt-small", "hepfm:pt-small", batch=batch, rounds=3),
         Case("OmniLearned PET2-small +int", "omnilearned:small+int", **small),
         Case("OmniLearned PET2-small", "omnilearned:small", batch=batch, rounds=3),
-        Case("hepfm pet-medium", "hepfm:pet-medium", batch=16, rounds=3),
-        Case("OmniLearned PET2-medium +int", "omnilearned:medium+int", batch=16, rounds=3),
-        Case("hepfm pet-large", "hepfm:pet-large", batch=4, rounds=2),
+        Case("hepfm pet-medium", "hepfm:pet-medium", batch=16, rounds=3, group="medium"),
+        Case("OmniLearned PET2-medium +int", "omnilearned:medium+int", batch=16, rounds=3, group="medium"),
+        Case("hepfm pet-large", "hepfm:pet-large", batch=4, rounds=2, group="large"),
     ]
 
 
@@ -165,14 +166,15 @@ def _row(c: Case, peak: dict[str, float], threads: int) -> dict[str, Any]:
         t_cpu = statistics.median(cpu) / threads
         row |= {f"{kind}_events_per_s": c.batch / t, f"{kind}_events_per_s_best": c.batch / min(wall),
                 f"{kind}_events_per_s_cpu": c.batch / t_cpu, f"{kind}_s": t, f"{kind}_gflop": flops / 1e9,
-                f"{kind}_frac_peak": flops / t / 1e9 / peak[c.dtype],
-                f"{kind}_frac_peak_cpu": flops / t_cpu / 1e9 / peak[c.dtype]}
+                f"{kind}_frac_peak": flops / t / 1e9 / peak.get(c.dtype, float("nan")),
+                f"{kind}_frac_peak_cpu": flops / t_cpu / 1e9 / peak.get(c.dtype, float("nan"))}
     return row
 
 
 def summarise(cases: list[Case], peaks: dict[str, list[float]], threads: int) -> dict[str, Any]:
-    peak = {k: statistics.median(v) for k, v in peaks.items()}
-    rows = [_row(c, peak, threads) for c in cases if c.train_times]
+    peak = {k: statistics.median(v) for k, v in peaks.items() if v}
+    rows = [_row(c, peak, threads) for c in cases if c.train_times and c.infer_times]
+    failures = {c.label: c.note for c in cases if not (c.train_times and c.infer_times)}
     by_label = {r["label"]: r for r in rows}
     ratios = {}
     for ours, ref in SMALL_PAIRS:
@@ -182,7 +184,7 @@ def summarise(cases: list[Case], peaks: dict[str, list[float]], threads: int) ->
                 f"{kind}{suffix}": a[f"{kind}_events_per_s{suffix}"] / b[f"{kind}_events_per_s{suffix}"]
                 for kind in ("train", "infer") for suffix in ("", "_best", "_cpu")
             } | {"params": a["params"] / b["params"], "train_flops": a["train_gflop"] / b["train_gflop"]}
-    return {"peak_gflops": peak, "rows": rows, "ratios": ratios}
+    return {"peak_gflops": peak, "rows": rows, "ratios": ratios, "failures": failures}
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -196,19 +198,21 @@ def markdown(summary: dict[str, Any]) -> str:
         label = r["label"] + (f" ({r['note']})" if r["note"] else "")
         lines.append(
             f"| {label} | {r['params'] / 1e6:.2f}M | {r['batch']} | {r['dtype']} "
-            f"| {r['train_events_per_s']:.1f} ({r['train_events_per_s_cpu']:.1f}) "
-            f"| {r['infer_events_per_s']:.1f} ({r['infer_events_per_s_cpu']:.1f}) "
+            f"| {r['train_events_per_s']:.1f} | {r['infer_events_per_s']:.1f} "
             f"| {r['train_gflop']:.1f} | {r['infer_gflop']:.1f} "
-            f"| {100 * r['train_frac_peak']:.0f}% ({100 * r['train_frac_peak_cpu']:.0f}%) "
-            f"| {100 * r['infer_frac_peak']:.0f}% ({100 * r['infer_frac_peak_cpu']:.0f}%) |"
+            f"| {100 * r['train_frac_peak']:.0f}% | {100 * r['infer_frac_peak']:.0f}% |"
         )
     peak = summary["peak_gflops"]
-    lines += ["", "Throughput: median over rounds of wall-clock time; in brackets, from the process's CPU time "
-              "(events/s it would reach with its cores to itself). Matmul peak (2048², median over rounds): "
-              + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items()) + ".", ""]
+    lines += ["", "Events/s: batch / median wall-clock time per step (or inference batch) over the rounds. "
+              "% peak: model FLOPs per second / measured matmul peak of that dtype (2048², median over rounds: "
+              + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items()) + ").", "",
+              "Throughput ratios (median wall-clock; in brackets the ratio from the best round and from CPU "
+              "seconds per event, which are less sensitive to other load on the machine):", ""]
+    for label, why in summary["failures"].items():
+        lines.append(f"- {label}: no result ({why})")
     for name, r in summary["ratios"].items():
-        lines.append(f"- {name}: train ×{r['train']:.2f} (CPU time ×{r['train_cpu']:.2f}, best ×{r['train_best']:.2f}), "
-                     f"inference ×{r['infer']:.2f} (CPU time ×{r['infer_cpu']:.2f}, best ×{r['infer_best']:.2f}); "
+        lines.append(f"- {name}: train ×{r['train']:.2f} (best ×{r['train_best']:.2f}, CPU ×{r['train_cpu']:.2f}), "
+                     f"inference ×{r['infer']:.2f} (best ×{r['infer_best']:.2f}, CPU ×{r['infer_cpu']:.2f}); "
                      f"params ×{r['params']:.2f}, train FLOPs ×{r['train_flops']:.2f}")
     return "\n".join(lines)
 
@@ -229,6 +233,57 @@ def machine() -> dict[str, Any]:
 # ----------------------------------------------------------------------------- main
 
 
+def time_group(cases: list[Case], args: argparse.Namespace, t_start: float) -> dict[str, list[float]]:
+    """Start one worker per case, warm up, then time round-robin; returns the matmul-peak samples.
+
+    A worker that fails (e.g. killed for memory) is dropped and its case marked as failed.
+    """
+    workers: list[WorkerProcess] = []
+    peaks: dict[str, list[float]] = {"fp32": [], "bf16": []}
+
+    def failed(w: WorkerProcess | None, c: Case, err: Exception) -> None:
+        print(f"{c.label}: failed: {err}", file=sys.stderr)
+        c.note, c.train_times, c.infer_times = f"failed: {err}", [], []
+        if w is not None:
+            w.close()
+            workers.remove(w)
+
+    try:
+        for c in cases:
+            python = args.omnilearned_python if c.framework == "omnilearned" else sys.executable
+            print(f"[{time.perf_counter() - t_start:6.0f}s] start {c.label} (batch {c.batch}, {c.dtype})", file=sys.stderr)
+            w = None
+            try:
+                w = WorkerProcess(python, c, args)
+                workers.append(w)
+                c.info = w.ask("info") | {"torch": w.ready["torch"], "cpu_capability": w.ready["cpu_capability"]}
+                w.ask("train", iters=c.warmup)
+                w.ask("infer", iters=c.warmup)
+            except (OSError, RuntimeError) as err:
+                failed(w, c, err)
+        for r in range(max(c.rounds for c in cases)):
+            if not workers:
+                break
+            for k, v in workers[0].ask("peak").items():
+                peaks[k].append(v)
+            for w in list(workers) if r % 2 == 0 else workers[::-1]:  # alternate the order between rounds
+                c = w.case
+                if r >= c.rounds:
+                    continue
+                try:
+                    for kind, iters in (("train", c.train_iters), ("infer", c.infer_iters)):
+                        reply = w.ask(kind, iters=iters)
+                        getattr(c, f"{kind}_times").append(reply["seconds"] / iters)
+                        getattr(c, f"{kind}_cpu").append(reply["cpu_seconds"] / iters)
+                except (OSError, RuntimeError) as err:
+                    failed(w, c, err)
+            print(f"[{time.perf_counter() - t_start:6.0f}s] {cases[0].group} models: round {r + 1} done", file=sys.stderr)
+    finally:
+        for w in workers:
+            w.close()
+    return peaks
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     cases = (quick_cases if args.quick else full_cases)(args.batch, args.tokens)
     if args.models:
@@ -244,32 +299,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit("no models to benchmark (check --models)")
     t_start = time.perf_counter()
     info = machine()
-    workers: list[WorkerProcess] = []
-    try:
-        for c in cases:
-            python = args.omnilearned_python if c.framework == "omnilearned" else sys.executable
-            print(f"[{time.perf_counter() - t_start:6.0f}s] start {c.label} (batch {c.batch}, {c.dtype})", file=sys.stderr)
-            w = WorkerProcess(python, c, args)
-            workers.append(w)
-            c.info = w.ask("info") | {"torch": w.ready["torch"], "cpu_capability": w.ready["cpu_capability"]}
-            w.ask("train", iters=c.warmup)
-            w.ask("infer", iters=c.warmup)
-        peaks: dict[str, list[float]] = {"fp32": [], "bf16": []}
-        for r in range(max(c.rounds for c in cases)):
-            for k, v in workers[0].ask("peak").items():
-                peaks[k].append(v)
-            for w in workers if r % 2 == 0 else workers[::-1]:  # alternate the order between rounds
-                c = w.case
-                if r >= c.rounds:
-                    continue
-                for kind, iters in (("train", c.train_iters), ("infer", c.infer_iters)):
-                    reply = w.ask(kind, iters=iters)
-                    getattr(c, f"{kind}_times").append(reply["seconds"] / iters)
-                    getattr(c, f"{kind}_cpu").append(reply["cpu_seconds"] / iters)
-            print(f"[{time.perf_counter() - t_start:6.0f}s] round {r + 1} done", file=sys.stderr)
-    finally:
-        for w in workers:
-            w.close()
+    peaks: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for group in dict.fromkeys(c.group for c in cases):
+        for k, v in time_group([c for c in cases if c.group == group], args, t_start).items():
+            peaks[k] += v
     info["loadavg_end"] = os.getloadavg()
     info["torch"] = {c.framework: c.info["torch"] for c in cases if c.info}
     info["cpu_capability"] = next((c.info["cpu_capability"] for c in cases if c.info), None)

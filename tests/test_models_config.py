@@ -115,8 +115,9 @@ def test_compute_losses_matches_torch_and_ignores_missing_labels() -> None:
 
     l1 = TaskSpec("e", "regression", loss="l1")
     huber = TaskSpec("e", "regression", loss="huber")
-    torch.testing.assert_close(compute_losses([l1], outputs, labels)[0], F.l1_loss(outputs["e"][keep_e], labels["e"][keep_e]))
-    torch.testing.assert_close(compute_losses([huber], outputs, labels)[0], F.huber_loss(outputs["e"][keep_e], labels["e"][keep_e]))
+    pred, target = outputs["e"][keep_e], labels["e"][keep_e]
+    torch.testing.assert_close(compute_losses([l1], outputs, labels)[0], F.l1_loss(pred, target))
+    torch.testing.assert_close(compute_losses([huber], outputs, labels)[0], F.huber_loss(pred, target))
 
     none = {"y": torch.full((6,), -1), "e": torch.full((6,), float("nan"))}
     total, _ = compute_losses(TASKS, outputs, none)
@@ -135,7 +136,8 @@ def test_registry_lists_every_size() -> None:
             assert f"{family}-{size}" in names
     assert "mlp" in names
     small = model_config("pet-small")
-    assert (small.depth, small.dim, small.heads, small.mlp_ratio, small.class_blocks, small.num_class_tokens) == (8, 128, 8, 2.0, 2, 4)
+    shape = (small.depth, small.dim, small.heads, small.mlp_ratio, small.class_blocks, small.num_class_tokens)
+    assert shape == (8, 128, 8, 2.0, 2, 4)
     large = model_config("pet-large")
     assert (large.depth, large.dim, large.heads, large.class_blocks) == (28, 1024, 32, 4)
 

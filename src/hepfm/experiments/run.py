@@ -16,8 +16,11 @@ import yaml
 
 from hepfm.config import from_dict, to_dict
 from hepfm.errors import InputError
+from hepfm.utils import seed_everything
 
 log = logging.getLogger("hepfm.run")
+
+DEFAULT_EPOCHS = 10
 
 
 @dataclass
@@ -84,9 +87,12 @@ def run_recipe(recipe: Recipe, *, resume: bool = True) -> dict[str, Any]:
     from hepfm.train.distributed import setup, teardown
 
     out = Path(recipe.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "recipe.yaml").write_text(yaml.safe_dump(to_dict(recipe), sort_keys=False))
-    train_cfg = TrainConfig.from_dict(recipe.train, where=f"{out / 'recipe.yaml'}:train")
+    train = dict(recipe.train)
+    if not any(train.get(k) for k in ("epochs", "max_steps", "max_flops")):
+        train["epochs"] = DEFAULT_EPOCHS
+    train_cfg = TrainConfig.from_dict(train, where="recipe:train")
+    if "epochs" not in recipe.train and train_cfg.epochs == DEFAULT_EPOCHS:
+        log.info("no epochs/max_steps/max_flops given: training for %d epochs", DEFAULT_EPOCHS)
 
     data = recipe.data
     val_path = data.val or _sibling(data.train, "val")
@@ -117,16 +123,20 @@ def run_recipe(recipe: Recipe, *, resume: bool = True) -> dict[str, Any]:
     train_loader = loader(data.train, True, data.train_subset)
     overrides = dict(recipe.model.options, inputs=inputs, tasks=tasks)
     new_names: set[str] = set()
+    seed_everything(train_cfg.seed)  # the same initial weights for every new parameter, whatever the init
     if recipe.model.backbone:
         model, report = HepModel.from_pretrained(recipe.model.backbone, **overrides)
         log.info("backbone %s: %s", recipe.model.backbone, report)
         if recipe.model.init == "random":
-            model = create_model(model.config.name, **{**overrides, **_shape_of(model)})
-            log.info("init=random: same architecture as %s, weights freshly initialised", recipe.model.backbone)
+            seed_everything(train_cfg.seed)
+            model = HepModel(model.config)
+            log.info("init=random: the architecture of %s with freshly initialised weights", recipe.model.backbone)
         else:
             new_names = set(report.new)
     else:
         model = create_model(recipe.model.name, **overrides)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "recipe.yaml").write_text(yaml.safe_dump({**to_dict(recipe), "train": train}, sort_keys=False))
     result = fit(model, train_loader, loader(val_path, False), train_cfg, out, new_param_names=new_names)
     log.info("strategy %s: %s", train_cfg.strategy, result.strategy)
 
@@ -141,9 +151,3 @@ def run_recipe(recipe: Recipe, *, resume: bool = True) -> dict[str, Any]:
         (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
     teardown()
     return report
-
-
-def _shape_of(model: Any) -> dict[str, Any]:
-    """The architecture fields of a model's config (everything but inputs and tasks)."""
-    cfg = to_dict(model.config)
-    return {k: v for k, v in cfg.items() if k not in ("inputs", "tasks", "name")}

@@ -155,7 +155,9 @@ class ModelConfig:
         object.__setattr__(self, "inputs", inputs)
         if isinstance(self.tasks, (str, bytes, dict)) or not hasattr(self.tasks, "__iter__"):
             raise InputError("model.tasks", f"expected a list of tasks, got {type(self.tasks).__name__}")
-        tasks = tuple(t if isinstance(t, TaskSpec) else TaskSpec.from_dict(t, f"tasks[{i}]") for i, t in enumerate(self.tasks))
+        tasks = tuple(
+            t if isinstance(t, TaskSpec) else TaskSpec.from_dict(t, f"tasks[{i}]") for i, t in enumerate(self.tasks)
+        )
         names = [t.name for t in tasks]
         if len(set(names)) != len(names):
             raise InputError("model.tasks", f"duplicate task names in {names}")

@@ -140,7 +140,9 @@ class ClassTokenPool(nn.Module):
     The representation is the mean of the class tokens after the final LayerNorm.
     """
 
-    def __init__(self, dim: int, heads: int, mlp_hidden: int, depth: int, num_tokens: int, dropout: float = 0.0) -> None:
+    def __init__(
+        self, dim: int, heads: int, mlp_hidden: int, depth: int, num_tokens: int, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.tokens = nn.Parameter(torch.zeros(1, num_tokens, dim))
         nn.init.trunc_normal_(self.tokens, std=0.02)

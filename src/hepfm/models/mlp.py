@@ -31,7 +31,7 @@ class MLPBackbone(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         if config.inputs.n_event == 0:
-            raise InputError("model.inputs.n_event", "the mlp family reads event-level features only; n_event must be > 0")
+            raise InputError("model.inputs.n_event", "the mlp family reads event-level features only; need n_event > 0")
         self.blocks = nn.ModuleList(HiddenLayer(config.dim, config.dropout) for _ in range(config.depth))
 
     def forward(self, emb: Embedded) -> Tensor:

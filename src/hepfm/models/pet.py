@@ -56,7 +56,8 @@ def knn(dr2: Tensor, mask: Tensor, k: int) -> Tensor:
     padded tokens are meaningless and ignored downstream.
     """
     m = dr2.shape[-1]
-    dist, idx = torch.topk(dr2.masked_fill(~mask[:, None, :], math.inf), min(k + 1, m), dim=-1, largest=False, sorted=False)
+    far = dr2.masked_fill(~mask[:, None, :], math.inf)
+    dist, idx = torch.topk(far, min(k + 1, m), dim=-1, largest=False, sorted=False)
     itself = torch.arange(m, device=dr2.device).view(1, m, 1)
     return torch.where(torch.isinf(dist), itself, idx)
 
@@ -102,7 +103,7 @@ class PairBias(nn.Module):
         b, c, m, _ = pairs.shape
         h = torch.baddbmm(self.fc1.bias[None, :, None], self.fc1.weight.expand(b, -1, -1), pairs.reshape(b, c, m * m))
         bias = torch.baddbmm(self.fc2.bias[None, :, None], self.fc2.weight.expand(b, -1, -1), F.gelu(h))
-        return bias.view(b, -1, m, m).masked_fill(~mask[:, None, None, :], NEG)
+        return bias.view(b, -1, m, m).masked_fill_(~mask[:, None, None, :], NEG)  # in place: baddbmm keeps no output
 
 
 class PETBackbone(nn.Module):

@@ -17,7 +17,11 @@ TOKEN_SIZES: dict[str, dict[str, Any]] = {
 }
 
 PRESETS: dict[str, ModelConfig] = {
-    **{f"{fam}-{size}": ModelConfig(family=fam, size=size, **kw) for fam in ("pet", "pt") for size, kw in TOKEN_SIZES.items()},
+    **{
+        f"{fam}-{size}": ModelConfig(family=fam, size=size, **kw)
+        for fam in ("pet", "pt")
+        for size, kw in TOKEN_SIZES.items()
+    },
     "mlp": ModelConfig(family="mlp", size="base", dim=128, depth=3, head_hidden=0),
 }
 
@@ -33,7 +37,8 @@ def model_config(name: str, **overrides: Any) -> ModelConfig:
         raise InputError("model", f"unknown model {name!r}; known models: {', '.join(list_models())}")
     base = PRESETS[name]
     if "family" in overrides and overrides["family"] != base.family:
-        raise InputError("model.family", f"{name!r} is a {base.family!r} model, cannot override family to {overrides['family']!r}")
+        wanted = overrides["family"]
+        raise InputError("model.family", f"{name!r} is a {base.family!r} model; cannot change it to {wanted!r}")
     return base.replace(**overrides)
 
 
