@@ -34,7 +34,7 @@ def test_fit_learns_and_logs(tmp_path) -> None:
     assert [r["step"] for r in vals] == [8, 16, 24]  # once per epoch of 8 batches
     assert vals[-1]["val_loss"] < vals[0]["val_loss"] < untrained["val_loss"]
     assert vals[-1]["val_loss_label"] < untrained["val_loss_label"] - 0.05
-    assert vals[-1]["val_acc_label"] > 0.9 > untrained["val_acc_label"]  # the label shifts log_pt by +-0.8
+    assert vals[-1]["val_acc_label"] > 0.8 > untrained["val_acc_label"]  # the label shifts log_pt by +-0.8
 
     assert result.steps == 24 and result.stopped_by == "epochs" and result.epochs == 3
     assert result.flops == records[-1]["flops"] > 0

@@ -42,12 +42,13 @@ def test_adapter_trains_adapters_and_heads_only(tmp_path) -> None:
     assert any(b.abs().sum() > 0 for k, (_, b) in params.items() if ".adapter." in k and "up" in k)
 
 
-def test_last_k_changes_only_the_last_blocks_and_heads(tmp_path) -> None:
+def test_last_k_changes_only_the_last_blocks_pooling_and_heads(tmp_path) -> None:
     model = tiny_model(depth=3)
     params = _train(model, tmp_path, "last-k", last_k=1)
     blocks = [n for n, m in model.named_modules() if m is model.backbone.blocks][0]
     last = f"{blocks}.{len(model.backbone.blocks) - 1}."
-    expected = {k for k in params if k.startswith(("heads.", last))}
+    expected = {k for k in params if k.startswith(("heads.", last, "backbone.pool."))}
+    assert any(k.startswith("backbone.pool.") for k in expected)
     assert _changed(params) == expected
 
 

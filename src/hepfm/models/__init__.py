@@ -1,7 +1,12 @@
 """Models: registry, backbones (PET, particle transformer, MLP), heads, adapters, checkpoints.
 
->>> from hepfm.models import create_model, TaskSpec
+>>> from hepfm.models import TaskSpec, compute_losses, create_model, example_batch
 >>> model = create_model("pet-tiny", tasks=[TaskSpec("label", "class", num_classes=2)])
+>>> batch = example_batch(model.config, batch_size=8)
+>>> out = model(batch)
+>>> out["label"].shape
+torch.Size([8, 2])
+>>> total, per_task = compute_losses(model.config.tasks, out, batch["labels"])
 """
 
 from hepfm.models.config import InputSpec, ModelConfig, TaskSpec

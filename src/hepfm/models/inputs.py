@@ -3,7 +3,11 @@
 Each branch is its own module so a backbone can move to a new domain: ``core``
 (kinematic core -> D) and the backbone transfer, while ``token_type``, ``extra`` and
 ``event`` are re-created when the new domain has a different number of token types,
-extra features or event features.
+extra features or event features. Continuous features are standardised inside the
+model (:class:`RunningNorm`), so raw detector units (rad, log GeV, GeV) are fine.
+
+Padded positions may hold anything: they are zeroed first, and token slots that are
+padding in every event of the batch are dropped before any work is done on them.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@
 * ``adapter``: as linear-probe, plus zero-initialised bottleneck adapters after every
   backbone block (``model.add_adapters``), which train. A model that has adapters
   already (strategy applied before, or loaded from an adapter run) gets no second set.
-* ``last-k``: as linear-probe, plus the last ``k`` blocks of ``model.backbone.blocks``.
+* ``last-k``: as linear-probe, plus the last ``k`` blocks of ``model.backbone.blocks`` and the
+  backbone's pooling after them (``model.backbone.pool``, where the backbone has one).
 
 In every strategy, parameters listed in ``new_param_names`` (newly initialised, e.g. a
 token-type embedding whose vocabulary changed) train: a frozen random tensor helps nobody.
@@ -66,5 +67,7 @@ def _trainable_prefixes(model: nn.Module, strategy: str, last_k: int) -> tuple[s
     blocks = model.backbone.blocks
     if not 1 <= last_k <= len(blocks):
         raise InputError("train.last_k", f"must be between 1 and the {len(blocks)} backbone blocks, got {last_k}")
-    prefix = next(name for name, mod in model.named_modules() if mod is blocks)
-    return tuple(f"{prefix}.{i}." for i in range(len(blocks) - last_k, len(blocks)))
+    names = {mod: name for name, mod in model.named_modules()}
+    pool = getattr(model.backbone, "pool", None)
+    after = (f"{names[pool]}.",) if pool is not None else ()
+    return tuple(f"{names[blocks]}.{i}." for i in range(len(blocks) - last_k, len(blocks))) + after
