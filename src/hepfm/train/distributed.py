@@ -65,6 +65,14 @@ def wrap(model: nn.Module, ctx: Context) -> nn.Module:
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
 
+def broadcast_buffers(model: nn.Module, ctx: Context) -> None:
+    """Give every rank rank 0's buffers (e.g. running input statistics, which each rank
+    updates from its own batches after DDP's per-forward broadcast)."""
+    if ctx.distributed:
+        for buffer in model.buffers():
+            dist.broadcast(buffer.data, src=0)
+
+
 def all_sum(values: list[float], ctx: Context) -> list[float]:
     """Sum a few numbers over ranks (float64)."""
     if not ctx.distributed:

@@ -147,6 +147,8 @@ def fit(model: nn.Module, train_loader: Iterable[dict], val_loader: Iterable[dic
             raise FloatingPointError(f"non-finite training loss before step {st.step}; lower the lr or check the inputs")
         running.loss, running.steps = torch.zeros_like(running.loss), 0
         with_val = with_val and val_loader is not None
+        if with_val or checkpoint:
+            distributed.broadcast_buffers(model, ctx)  # validate and save one model, the same on every rank
         if with_val:
             validate()
         if st.step != done.record_step or with_val:
