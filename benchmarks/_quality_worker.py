@@ -84,7 +84,7 @@ def train_and_predict(model: torch.nn.Module, forward: Forward, plan: dict[str, 
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     train_s = time.perf_counter() - t0
     model.eval()
     probs, labels = [], []

@@ -56,7 +56,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=SAMPLE)
     p.add_argument("--models", default="pet-tiny,pet-small,omnilearned:small+int",
                    help="comma-separated hepfm registry names and omnilearned:<size>[+int]")
-    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--steps", type=int, default=150)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--max-tokens", type=int, default=100)
     p.add_argument("--test-fraction", type=float, default=0.25)
@@ -113,8 +113,9 @@ def main() -> None:
         print(f"| {name} | {r['params'] / 1e6:.2f}M | {r['accuracy']:.3f} ± {r['accuracy_se']:.3f} "
               f"| {r['auc_macro_ovr']:.3f} | {r['final_train_loss']:.3f} | {r['train_s']:.0f} s |")
     if args.json:
-        args.json.write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()}, "results": results},
-                                        indent=1))
+        tmp = args.json.with_name(f"{args.json.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1))
+        os.replace(tmp, args.json)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ class Case:
     train_cpu: list[float] = field(default_factory=list)  # process CPU seconds per step
     infer_cpu: list[float] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    peak: dict[str, float] = field(default_factory=dict)  # matmul GFLOP/s measured during this case's group
 
     @property
     def framework(self) -> str:
@@ -156,8 +157,9 @@ SMALL_PAIRS = (("hepfm pet-small", "OmniLearned PET2-small +int"), ("hepfm pet-s
                ("hepfm pet-medium", "OmniLearned PET2-medium +int"))
 
 
-def _row(c: Case, peak: dict[str, float], threads: int) -> dict[str, Any]:
+def _row(c: Case, threads: int) -> dict[str, Any]:
     row: dict[str, Any] = {"label": c.label, "spec": c.spec, "dtype": c.dtype, "batch": c.batch, "note": c.note,
+                           "peak_gflops": c.peak,
                            "params": c.info["params"], "rounds": len(c.train_times)}
     for kind, flops in (("train", c.info["train_flops"]), ("infer", c.info["infer_flops"])):
         wall, cpu = getattr(c, f"{kind}_times"), getattr(c, f"{kind}_cpu")
@@ -166,14 +168,14 @@ def _row(c: Case, peak: dict[str, float], threads: int) -> dict[str, Any]:
         t_cpu = statistics.median(cpu) / threads
         row |= {f"{kind}_events_per_s": c.batch / t, f"{kind}_events_per_s_best": c.batch / min(wall),
                 f"{kind}_events_per_s_cpu": c.batch / t_cpu, f"{kind}_s": t, f"{kind}_gflop": flops / 1e9,
-                f"{kind}_frac_peak": flops / t / 1e9 / peak.get(c.dtype, float("nan")),
-                f"{kind}_frac_peak_cpu": flops / t_cpu / 1e9 / peak.get(c.dtype, float("nan"))}
+                f"{kind}_frac_peak": flops / t / 1e9 / c.peak.get(c.dtype, float("nan")),
+                f"{kind}_frac_peak_cpu": flops / t_cpu / 1e9 / c.peak.get(c.dtype, float("nan"))}
     return row
 
 
 def summarise(cases: list[Case], peaks: dict[str, list[float]], threads: int) -> dict[str, Any]:
     peak = {k: statistics.median(v) for k, v in peaks.items() if v}
-    rows = [_row(c, peak, threads) for c in cases if c.train_times and c.infer_times]
+    rows = [_row(c, threads) for c in cases if c.train_times and c.infer_times]
     failures = {c.label: c.note for c in cases if not (c.train_times and c.infer_times)}
     by_label = {r["label"]: r for r in rows}
     ratios = {}
@@ -204,8 +206,9 @@ def markdown(summary: dict[str, Any]) -> str:
         )
     peak = summary["peak_gflops"]
     lines += ["", "Events/s: batch / median wall-clock time per step (or inference batch) over the rounds. "
-              "% peak: model FLOPs per second / measured matmul peak of that dtype (2048², median over rounds: "
-              + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items()) + ").", "",
+              "% peak: model FLOPs per second / matmul peak of that dtype (2048², median over the rounds of the "
+              "model's group; over all rounds: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items()) + ").",
+              "",
               "Throughput ratios (median wall-clock; in brackets the ratio from the best round and from CPU "
               "seconds per event, which are less sensitive to other load on the machine):", ""]
     for label, why in summary["failures"].items():
@@ -281,6 +284,8 @@ def time_group(cases: list[Case], args: argparse.Namespace, t_start: float) -> d
     finally:
         for w in workers:
             w.close()
+    for c in cases:
+        c.peak = {k: statistics.median(v) for k, v in peaks.items() if v}
     return peaks
 
 
