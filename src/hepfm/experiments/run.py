@@ -138,7 +138,7 @@ def run_recipe(recipe: Recipe, *, resume: bool = True) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe.yaml").write_text(yaml.safe_dump({**to_dict(recipe), "train": train}, sort_keys=False))
     result = fit(model, train_loader, loader(val_path, False), train_cfg, out, new_param_names=new_names)
-    log.info("strategy %s: %s", train_cfg.strategy, result.strategy)
+    log.info("%s", result.strategy)
 
     report: dict[str, Any] = {"fit": result.to_dict()}
     if ctx.rank == 0:
