@@ -11,12 +11,15 @@ import sys
 # of two processes slowed training ~5x (measured: quickstart 2 min passive vs >10 min active).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from hepfm.errors import InputError
 from hepfm.utils import setup_logging
+
+if TYPE_CHECKING:
+    from hepfm.experiments.run import Recipe
 
 log = logging.getLogger("hepfm")
 

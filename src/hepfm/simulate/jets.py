@@ -529,8 +529,6 @@ class JetJob:
 
     def provenance(self, shard_infos: Sequence[dict] = ()) -> dict:
         """Generator versions, settings, seeds and (from ``shard_infos``) kept/dropped counts."""
-        import pythia8mc
-
         stats: dict[str, dict[str, int]] = {}
         for info in shard_infos:
             for source, counts in info["stats"].items():
