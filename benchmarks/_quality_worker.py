@@ -43,7 +43,8 @@ def hepfm_model(name: str, data: Path, max_tokens: int) -> tuple[torch.nn.Module
     return model, forward
 
 
-def omnilearned_model(spec: str, data: Path, classes: int, n_types: int, n_extra: int) -> tuple[torch.nn.Module, Forward]:
+def omnilearned_model(spec: str, data: Path, classes: int, n_types: int,
+                      n_extra: int) -> tuple[torch.nn.Module, Forward]:
     import h5py
     from omnilearned.dataloader import HEPDataset, collate_point_cloud
     from omnilearned.network import PET2
@@ -52,7 +53,8 @@ def omnilearned_model(spec: str, data: Path, classes: int, n_types: int, n_extra
     size, _, variant = spec.partition("+")
     files = sorted(str(p) for p in data.glob("*.h5"))
     index = [(f, i) for f, path in enumerate(files) for i in range(len(h5py.File(path, "r")["pid"]))]
-    dataset = HEPDataset(files, file_indices=index, use_pid=n_types > 1, pid_idx=4, use_add=n_extra > 0, num_add=n_extra)
+    dataset = HEPDataset(files, file_indices=index, use_pid=n_types > 1, pid_idx=4, use_add=n_extra > 0,
+                         num_add=n_extra)
     model = PET2(input_dim=4, use_int=variant == "int", local_int=False, int_type="lhc", conditional=False,
                  pid=n_types > 1, pid_dim=n_types + 1, add_info=n_extra > 0, add_dim=max(n_extra, 1),
                  mode="classifier", num_classes=classes, mlp_drop=0.0, attn_drop=0.0, feature_drop=0.0,
@@ -71,8 +73,12 @@ def train_and_predict(model: torch.nn.Module, forward: Forward, plan: dict[str, 
     """AdamW with linear warm-up then cosine decay, gradient clipping at 1; returns test probabilities."""
     steps = len(plan["train_batches"])
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, steps - warmup))))
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     losses = []
     t0 = time.perf_counter()
     model.train()
@@ -103,7 +109,8 @@ def train_and_predict(model: torch.nn.Module, forward: Forward, plan: dict[str, 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", required=True, help="hepfm:<name> or omnilearned:<size>[+int]")
-    p.add_argument("--data", type=Path, required=True, help="hepfm event file, or the exported OmniLearned split folder")
+    p.add_argument("--data", type=Path, required=True,
+                   help="hepfm event file, or the folder of an OmniLearned export split")
     p.add_argument("--plan", type=Path, required=True, help="npz with train_batches [steps, batch] and test indices")
     p.add_argument("--out", type=Path, required=True, help="npz to write (probs, labels, losses) + .json stats")
     p.add_argument("--classes", type=int, required=True)

@@ -72,7 +72,8 @@ def main() -> None:
     label = schema.labels[0]
     n_events = len(open_events(args.data))
     plan = make_plan(n_events, args.steps, args.batch, args.test_fraction, args.seed)
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see benchmarks/README.md
     results = {}
     with tempfile.TemporaryDirectory(prefix="hepfm-quality-") as tmp:
         tmp = Path(tmp)
@@ -114,7 +115,8 @@ def main() -> None:
               f"| {r['auc_macro_ovr']:.3f} | {r['final_train_loss']:.3f} | {r['train_s']:.0f} s |")
     if args.json:
         tmp = args.json.with_name(f"{args.json.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1))
+        settings = {k: str(v) for k, v in vars(args).items()}
+        tmp.write_text(json.dumps({"settings": settings, "results": results}, indent=1))
         os.replace(tmp, args.json)
 
 

@@ -14,9 +14,11 @@ Every model lives in its own worker process (``benchmarks/_throughput_worker.py`
 OmniLearned ones under ``--omnilearned-python``). Only one worker computes at a time, and
 the timed rounds go round-robin over all models (and the matmul peak), so machine noise
 hits every model alike. Each number is the median over rounds, after untimed warm-up steps.
+Medium and large models run in later groups (their own workers) to bound memory. Workers run
+with ``OMP_WAIT_POLICY=PASSIVE`` by default (see benchmarks/README.md).
 
-    python benchmarks/model_throughput.py                 # full run (~10 min on 2 idle cores)
-    python benchmarks/model_throughput.py --quick         # ~1-2 min: tiny/small only
+    python benchmarks/model_throughput.py                 # full run (~5-7 min on 2 cores)
+    python benchmarks/model_throughput.py --quick         # ~1 min: tiny/small only, batch 16
     python benchmarks/model_throughput.py --json out.json
 """
 
@@ -208,11 +210,14 @@ def markdown(summary: dict[str, Any]) -> str:
     lines += ["", "Events/s: batch / median wall-clock time per step (or inference batch) over the rounds. "
               "% peak: model FLOPs per second / matmul peak of that dtype (2048², median over the rounds of the "
               "model's group; over all rounds: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items()) + ").",
-              "",
-              "Throughput ratios (median wall-clock; in brackets the ratio from the best round and from CPU "
-              "seconds per event, which are less sensitive to other load on the machine):", ""]
+              ""]
     for label, why in summary["failures"].items():
         lines.append(f"- {label}: no result ({why})")
+    if summary.get("omnilearned_skipped"):
+        lines.append(f"OmniLearned skipped: {summary['omnilearned_skipped']}")
+    if summary["ratios"]:
+        lines += ["Throughput ratios (median wall-clock; in brackets the ratio from the best round and from CPU "
+                  "seconds per event, which are less sensitive to other load on the machine):", ""]
     for name, r in summary["ratios"].items():
         lines.append(f"- {name}: train ×{r['train']:.2f} (best ×{r['train_best']:.2f}, CPU ×{r['train_cpu']:.2f}), "
                      f"inference ×{r['infer']:.2f} (best ×{r['infer_best']:.2f}, CPU ×{r['infer_cpu']:.2f}); "
@@ -236,6 +241,10 @@ def machine() -> dict[str, Any]:
 # ----------------------------------------------------------------------------- main
 
 
+def log(t_start: float, message: str) -> None:
+    print(f"[{time.perf_counter() - t_start:6.0f}s] {message}", file=sys.stderr)
+
+
 def time_group(cases: list[Case], args: argparse.Namespace, t_start: float) -> dict[str, list[float]]:
     """Start one worker per case, warm up, then time round-robin; returns the matmul-peak samples.
 
@@ -254,7 +263,7 @@ def time_group(cases: list[Case], args: argparse.Namespace, t_start: float) -> d
     try:
         for c in cases:
             python = args.omnilearned_python if c.framework == "omnilearned" else sys.executable
-            print(f"[{time.perf_counter() - t_start:6.0f}s] start {c.label} (batch {c.batch}, {c.dtype})", file=sys.stderr)
+            log(t_start, f"start {c.label} (batch {c.batch}, {c.dtype})")
             w = None
             try:
                 w = WorkerProcess(python, c, args)
@@ -280,7 +289,7 @@ def time_group(cases: list[Case], args: argparse.Namespace, t_start: float) -> d
                         getattr(c, f"{kind}_cpu").append(reply["cpu_seconds"] / iters)
                 except (OSError, RuntimeError) as err:
                     failed(w, c, err)
-            print(f"[{time.perf_counter() - t_start:6.0f}s] {cases[0].group} models: round {r + 1} done", file=sys.stderr)
+            log(t_start, f"{cases[0].group} models: round {r + 1} done")
     finally:
         for w in workers:
             w.close()

@@ -123,7 +123,10 @@ def _coefficients(model: nn.Module, batch: dict[str, Any], backward: bool) -> np
 
 
 def _evaluate(coef: np.ndarray, batch: dict[str, Any]) -> int:
-    events, tokens = batch["mask"].shape[:2]
+    # token models drop the slots that are padding in every event (models/inputs.py), so the
+    # width they compute on is the number of occupied slots, not the padded width
+    mask = batch["mask"]
+    events, tokens = mask.shape[0], max(1, int(mask.bool().any(0).sum()))
     return int(round(events * max(0.0, coef[0] + coef[1] * tokens + coef[2] * tokens**2)))
 
 
