@@ -19,6 +19,7 @@ from hepfm.models import (
     resolve_pretrained,
 )
 from hepfm.models import io as model_io
+from hepfm.models import zoo as zoo_module
 
 JET_TASKS = [TaskSpec("jet_class", "class", num_classes=10)]
 NU_TASKS = [TaskSpec("channel", "class", num_classes=3), TaskSpec("e_avail", "regression", loss="l1")]
@@ -137,12 +138,13 @@ def test_adapters_leave_output_unchanged_and_round_trip(name: str, tmp_path: Pat
 def test_resolve_pretrained_checks_directory_then_zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     zoo = tmp_path / "zoo"
     _jet_model().save_pretrained(zoo / "pet-tiny-jets")
-    monkeypatch.setattr(model_io, "ZOO_DIR", zoo)
+    monkeypatch.setenv("HEPFM_ZOO", str(zoo))  # the local zoo
+    monkeypatch.setattr(zoo_module, "ZOO_DIR", tmp_path / "no-shipped-zoo")
     assert resolve_pretrained("pet-tiny-jets") == zoo / "pet-tiny-jets"
     assert resolve_pretrained(tmp_path) == tmp_path
     model, report = HepModel.from_pretrained("pet-tiny-jets")
     assert report.new == []
-    with pytest.raises(InputError, match="available zoo backbones: pet-tiny-jets"):
+    with pytest.raises(InputError, match="available: pet-tiny-jets"):
         resolve_pretrained("no-such-backbone")
     with pytest.raises(InputError):
         resolve_pretrained("../zoo/pet-tiny-jets")

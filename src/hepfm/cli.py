@@ -33,7 +33,9 @@ app = typer.Typer(
 data_app = typer.Typer(help="Inspect, validate, split, import and export event files.", no_args_is_help=True)
 simulate_app = typer.Typer(help="Generate events with the built-in physics sources.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+zoo_app = typer.Typer(help="Pretrained backbones: shipped with hepfm and trained here.", no_args_is_help=True)
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(zoo_app, name="zoo")
 
 
 @app.callback()
@@ -120,12 +122,19 @@ def simulate_jets(
     n_shards: int = typer.Option(2, min=1, help="Number of generation shards (independent seeds)."),
     shard: Optional[int] = typer.Option(None, help="Make only this shard (e.g. one job of a cluster array)."),
     workers: int = typer.Option(2, min=1, help="Parallel worker processes."),
+    pthat_factor: float = typer.Option(0.6, help="Pythia pT-hat cut as a fraction of --pt-min; higher is faster "
+                                       "but loses jets near the lower pT edge (docs/jets.md)."),
 ) -> None:
-    """Generate JetClass-like jets: Pythia 8 pp at 13 TeV, anti-kT R=0.8 with FastJet, truth-matched."""
-    from hepfm.simulate.jets import plan_jets, write_jets
+    """Generate JetClass-like jets: Pythia 8 pp at 13 TeV, anti-kT R=0.8 with FastJet, truth-matched.
+
+    Into a folder, shards whose part-<shard>.h5 already exists are skipped, so an interrupted
+    run is resumed by repeating the same command.
+    """
+    from hepfm.simulate.jets import JetConfig, plan_jets, write_jets
 
     job = plan_jets(n_per_class, classes=[c.strip() for c in classes.split(",") if c.strip()],
-                    pt_min=pt_min, pt_max=pt_max, seed=seed, shard=shard, n_shards=n_shards)
+                    pt_min=pt_min, pt_max=pt_max, seed=seed, shard=shard, n_shards=n_shards,
+                    config=JetConfig(pthat_factor=pthat_factor))
     paths = write_jets(out, job, workers=workers)
     typer.echo(f"wrote {len(paths)} file(s) under {out}")
 
@@ -215,6 +224,57 @@ def quickstart(
 
     summary = run_quickstart(out, steps=steps or None)
     typer.echo(summary)
+
+
+# ---------------------------------------------------------------- zoo
+
+
+@zoo_app.command("list")
+def zoo_list() -> None:
+    """List the shipped and locally registered backbones."""
+    from hepfm.models.zoo import list_backbones, local_zoo_dir
+
+    entries = list_backbones()
+    if not entries:
+        typer.echo(f"no backbones (local zoo: {local_zoo_dir()})")
+    for e in entries:
+        card = e.card
+        test = card.get("test_metrics", {})
+        score = next((f"{k} {test[k]:.3f}" for k in ("top_vs_qcd_auc", "accuracy") if isinstance(test.get(k), float)), "")
+        typer.echo(f"{e.name:<24} {e.source:<8} {card.get('architecture', '?'):<10} "
+                   f"{card.get('parameters', 0):>9,} params  {e.size_mb:5.1f} MB  {score}")
+
+
+@zoo_app.command("show")
+def zoo_show(name: str = typer.Argument(..., help="Backbone name (see 'hepfm zoo list').")) -> None:
+    """Print a backbone's model card: data, seeds, versions, training and test metrics."""
+    from hepfm.models.zoo import describe, get_backbone
+
+    typer.echo(describe(get_backbone(name)))
+
+
+@zoo_app.command("add")
+def zoo_add(
+    run: Path = typer.Argument(..., help="A finished 'hepfm pretrain' output folder (with best/)."),
+    name: str = typer.Option(..., help="Name to register the backbone under."),
+    dest: Optional[Path] = typer.Option(None, help="Zoo folder (default: the local zoo, $HEPFM_ZOO)."),
+    description: str = typer.Option("", help="One paragraph for the model card."),
+    data_command: str = typer.Option("", help="The command that made the training data (for the card)."),
+    metrics: Optional[Path] = typer.Option(None, help="JSON file of extra test metrics for the card."),
+    overwrite: bool = typer.Option(False, help="Replace an existing entry of that name."),
+) -> None:
+    """Register a trained backbone in a zoo with its model card."""
+    from hepfm.models.zoo import register_run
+
+    extra = None
+    if metrics is not None:
+        try:
+            extra = json.loads(metrics.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise InputError(str(metrics), f"not a readable JSON file: {e}") from None
+    entry = register_run(run, name, dest=dest, description=description, data_command=data_command,
+                         extra_metrics=extra, overwrite=overwrite)
+    typer.echo(f"registered {entry.name} at {entry.path}")
 
 
 # ---------------------------------------------------------------- helpers

@@ -25,7 +25,7 @@ from hepfm.utils import atomic_path
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
-_ZOO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+ZOO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SHOW = 8  # names listed per group in LoadReport.__str__
 
 
@@ -81,23 +81,22 @@ def save_checkpoint(model: nn.Module, config: ModelConfig, directory: str | Path
 
 
 def list_zoo() -> list[str]:
-    """Names of the pretrained backbones shipped in ``hepfm/zoo``."""
-    if not ZOO_DIR.is_dir():
-        return []
-    return sorted(p.name for p in ZOO_DIR.iterdir() if (p / CONFIG_NAME).is_file())
+    """Names of the zoo backbones (shipped and local; see :mod:`hepfm.models.zoo`)."""
+    from hepfm.models.zoo import list_backbones
+
+    return [e.name for e in list_backbones()]
 
 
 def resolve_pretrained(name_or_path: str | Path) -> Path:
-    """A checkpoint directory: ``name_or_path`` if it is one, else ``hepfm/zoo/<name>/``."""
+    """A checkpoint directory: ``name_or_path`` if it is one, else the zoo backbone of that name."""
+    from hepfm.models.zoo import get_backbone
+
     path = Path(name_or_path)
     if path.is_dir():
         return path
-    name = str(name_or_path)
-    if _ZOO_NAME.match(name) and (ZOO_DIR / name / CONFIG_NAME).is_file():
-        return ZOO_DIR / name
-    available = list_zoo()
-    raise InputError(name, "neither a checkpoint directory nor a zoo backbone; available zoo backbones: "
-                     + (", ".join(available) if available else "none"))
+    if path.suffix or len(path.parts) > 1:
+        raise InputError(str(name_or_path), "no such checkpoint directory")
+    return get_backbone(str(name_or_path)).path
 
 
 def read_checkpoint(directory: Path) -> tuple[ModelConfig, dict[str, Tensor]]:

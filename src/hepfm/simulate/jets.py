@@ -18,6 +18,7 @@ See docs/jets.md for the physics choices, throughput and plots.
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import importlib.resources
 import time
 from collections.abc import Iterator, Sequence
@@ -35,6 +36,8 @@ from hepfm.errors import InputError
 from hepfm.simulate.parallel import map_shards, shard_seed, split_count
 
 TOKEN_TYPES = ("photon", "electron", "muon", "charged_hadron", "neutral_hadron")
+log = logging.getLogger(__name__)
+
 EXTRA = ("log_pt_rel", "log_e_rel", "delta_r", "charge")
 EVENT = ("jet_pt", "jet_eta", "jet_phi", "jet_mass", "n_constituents")
 RESONANCES = (6, 23, 24, 25)
@@ -210,7 +213,9 @@ def _eta_phi(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _rapidity(p: np.ndarray) -> np.ndarray:
-    return 0.5 * np.log((p[:, 3] + p[:, 2]) / (p[:, 3] - p[:, 2]))
+    """Rapidity; ±inf or NaN for particles along the beam (they fail every |y| cut)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 0.5 * np.log((p[:, 3] + p[:, 2]) / (p[:, 3] - p[:, 2]))
 
 
 def _wrap(dphi: np.ndarray) -> np.ndarray:
@@ -620,13 +625,18 @@ def write_jets(path: str | Path, job: JetJob, workers: int = 1) -> list[Path]:
     A ``.h5`` path gets one file. Any other path is a dataset directory that receives one
     file per generation shard, ``part-<shard>.h5``, written (atomically) as soon as the
     shard is done; each records its own provenance, so directories filled by separate jobs
-    (``shard=i``) are merged by copying the files together.
+    (``shard=i``) are merged by copying the files together. Shards whose file already exists
+    are not made again, so rerunning an interrupted job resumes it.
     """
     from hepfm.data.io import write_events
 
     path = Path(path)
     if path.suffix in (".h5", ".hdf5"):
         return write_events(path, _merge(job, list(iter_jet_shards(job, workers))))
+    done = tuple(s for s in job.shards if (path / f"part-{s:05d}.h5").exists())
+    if done:
+        log.info("%d of %d shards already in %s; making the rest", len(done), len(job.shards), path)
+        job = replace(job, shards=tuple(s for s in job.shards if s not in done))
     written: list[Path] = []
     for part in iter_jet_shards(job, workers):
         shard = part[1]["shard"]
