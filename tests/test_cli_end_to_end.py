@@ -15,8 +15,7 @@ from hepfm.cli import app
 from hepfm.data import read_all, split_events, write_events
 from hepfm.simulate.jets import sample_path
 
-TINY = ["--set", "model.options.dim=16", "--set", "model.options.depth=1", "--set", "model.options.heads=2",
-        "--set", "model.options.head_hidden=16", "--set", "data.max_tokens=24", "--set", "train.batch_size=32"]
+from conftest import TINY_MODEL_ARGS as TINY
 
 
 def _run(*args: str) -> str:

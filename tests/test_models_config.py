@@ -23,13 +23,7 @@ from hepfm.models import (
 TASKS = [TaskSpec("y", "class", num_classes=4), TaskSpec("e", "regression", loss="mse", weight=0.5)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not stall when other jobs share the cores)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_config_json_round_trip() -> None:

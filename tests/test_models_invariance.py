@@ -13,13 +13,7 @@ TASKS = [TaskSpec("flavour", "class", num_classes=3), TaskSpec("energy", "regres
 INPUTS = InputSpec(n_features=4, n_token_types=3, n_extra=2, n_event=2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not stall when other jobs share the cores)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(name: str, **kw):

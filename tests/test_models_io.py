@@ -25,13 +25,7 @@ JET_TASKS = [TaskSpec("jet_class", "class", num_classes=10)]
 NU_TASKS = [TaskSpec("channel", "class", num_classes=3), TaskSpec("e_avail", "regression", loss="l1")]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not stall when other jobs share the cores)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _jet_model(name: str = "pet-tiny") -> HepModel:

@@ -12,7 +12,7 @@ from hepfm.train.schedule import lr_factor
 
 
 def test_from_dict_rejects_unknown_key_naming_it() -> None:
-    with pytest.raises(InputError, match=r"train\.lrr: unknown training option"):
+    with pytest.raises(InputError, match=r"train\.lrr: unknown key"):
         TrainConfig.from_dict({"lrr": 1e-3, "epochs": 1})
 
 

@@ -7,23 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from hepfm.cli import app
 from hepfm.data import read_all, split_events, write_events
 from hepfm.errors import InputError
 from hepfm.models import HepModel
 from hepfm.models.zoo import list_backbones, register_run
 from hepfm.simulate.jets import sample_path
-
-TINY = ["--set", "model.options.dim=16", "--set", "model.options.depth=1", "--set", "model.options.heads=2",
-        "--set", "model.options.head_hidden=16", "--set", "data.max_tokens=24", "--set", "train.batch_size=32"]
-
-
-def _run(*args: str) -> str:
-    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 @pytest.fixture()
@@ -32,12 +21,13 @@ def local_zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "zoo"
 
 
-def test_zoo_add_list_show_and_finetune_by_name(tmp_path: Path, local_zoo: Path) -> None:
+def test_zoo_add_list_show_and_finetune_by_name(tmp_path: Path, local_zoo: Path, cli, tiny: list[str]) -> None:
+    _run = cli
     block = read_all(sample_path())
     write_events(tmp_path / "jets.h5", block.select(np.arange(0, len(block), 4)))
     split_events(tmp_path / "jets.h5", tmp_path / "split", seed=0)
     _run("pretrain", "--data", str(tmp_path / "split" / "train"), "--model", "pet-tiny",
-         "--out", str(tmp_path / "pre"), "--set", "train.max_steps=4", "--set", "train.val_every=2", *TINY)
+         "--out", str(tmp_path / "pre"), "--set", "train.max_steps=4", "--set", "train.val_every=2", *tiny)
     (tmp_path / "extra.json").write_text(json.dumps({"top_vs_qcd_auc": 0.5}))
     _run("zoo", "add", str(tmp_path / "pre"), "--name", "tiny-test", "--data-command", "hepfm simulate jets x",
          "--metrics", str(tmp_path / "extra.json"))
@@ -57,7 +47,7 @@ def test_zoo_add_list_show_and_finetune_by_name(tmp_path: Path, local_zoo: Path)
     model, report = HepModel.from_pretrained("tiny-test")
     assert report.new == [] and model.config.name == "pet-tiny"
     out = _run("finetune", "--backbone", "tiny-test", "--data", str(tmp_path / "split" / "train"),
-               "--out", str(tmp_path / "ft"), "--set", "train.max_steps=2", *TINY)
+               "--out", str(tmp_path / "ft"), "--set", "train.max_steps=2", *tiny)
     assert "accuracy" in out
 
     with pytest.raises(InputError, match="already exists"):

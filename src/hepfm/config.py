@@ -67,22 +67,28 @@ def from_dict(cls: type[T], raw: dict[str, Any] | None, where: str) -> T:
     Nested dataclass fields are built recursively; ``where`` names the config section
     in error messages (e.g. ``"recipe.yaml:train"``).
     """
-    raw = raw or {}
-    if not isinstance(raw, dict):
-        raise InputError(where, f"must be a mapping, got {type(raw).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise InputError(where, f"unknown key(s) {unknown}; known: {sorted(fields)}")
+    raw = check_keys(cls, raw or {}, where)
     hints = typing.get_type_hints(cls)
-    kwargs = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in raw.items()}
+    kwargs = {name: coerce(hints[name], value, f"{where}.{name}") for name, value in raw.items()}
     try:
         return cls(**kwargs)
     except TypeError as err:
         raise InputError(where, str(err)) from None
 
 
-def _coerce(hint: Any, value: Any, where: str) -> Any:
+def check_keys(cls: type, data: Any, where: str) -> dict[str, Any]:
+    """``data`` as a dict, after rejecting a non-mapping or keys that are not fields of dataclass ``cls``."""
+    if not isinstance(data, dict):
+        raise InputError(where, f"expected a mapping, got {type(data).__name__}")
+    names = sorted(f.name for f in dataclasses.fields(cls))
+    unknown = sorted(set(data) - set(names), key=str)
+    if unknown:
+        raise InputError(f"{where}.{unknown[0]}", f"unknown key; known keys: {', '.join(names)}")
+    return dict(data)
+
+
+def coerce(hint: Any, value: Any, where: str) -> Any:
+    """Check ``value`` against type ``hint`` (numbers, str, bool, Literal, X | None, list/tuple, dataclasses)."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
@@ -92,7 +98,7 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         errors = []
         for option in options:
             try:
-                return _coerce(option, value, where)
+                return coerce(option, value, where)
             except InputError as err:
                 errors.append(err.what)
         raise InputError(where, errors[0] if errors else "invalid value")
@@ -103,6 +109,11 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
             raise InputError(where, f"must be one of {list(args)}, got {value!r}")
         return value
     if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e18" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InputError(where, f"must be a number, got {value!r}")
         return float(value)
@@ -120,9 +131,13 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise InputError(where, f"must be a string, got {value!r}")
         return str(value)
+    if origin is tuple and len(args) > 1 and args[-1] is not Ellipsis:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise InputError(where, f"expected a list of {len(args)} values, got {value!r}")
+        return tuple(coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
     if origin in (list, tuple) and isinstance(value, (list, tuple)):
         inner = args[0] if args else Any
-        items = [_coerce(inner, v, f"{where}[{i}]") if inner is not Any else v for i, v in enumerate(value)]
+        items = [coerce(inner, v, f"{where}[{i}]") if inner is not Any else v for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin in (list, tuple):
         raise InputError(where, f"must be a list, got {value!r}")

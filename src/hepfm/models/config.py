@@ -10,23 +10,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from hepfm.config import check_keys
 from hepfm.errors import InputError
 
 FAMILIES = ("pet", "pt", "mlp")
 TASK_KINDS = ("class", "regression")
 CLASS_LOSSES = ("ce",)
 REGRESSION_LOSSES = ("mse", "l1", "huber")
-
-
-def _check_keys(cls: type, data: Any, where: str) -> dict[str, Any]:
-    """Return ``data`` as a dict after rejecting keys that are not fields of ``cls``."""
-    if not isinstance(data, dict):
-        raise InputError(where, f"expected a mapping, got {type(data).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise InputError(f"{where}.{unknown[0]}", f"unknown key; allowed keys are {sorted(names)}")
-    return dict(data)
 
 
 def _check_int(where: str, value: Any, minimum: int) -> None:
@@ -54,7 +44,7 @@ class InputSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "inputs") -> InputSpec:
-        return cls(**_check_keys(cls, data, where))
+        return cls(**check_keys(cls, data, where))
 
 
 @dataclass(frozen=True)
@@ -99,7 +89,7 @@ class TaskSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "tasks") -> TaskSpec:
-        data = _check_keys(cls, data, where)
+        data = check_keys(cls, data, where)
         if "name" not in data:
             raise InputError(f"{where}.name", "missing task name")
         return cls(**data)
@@ -178,7 +168,7 @@ class ModelConfig:
 
     def replace(self, **overrides: Any) -> ModelConfig:
         """A copy with ``overrides`` applied; unknown field names raise InputError."""
-        _check_keys(ModelConfig, overrides, "model")
+        check_keys(ModelConfig, overrides, "model")
         return dataclasses.replace(self, **overrides)
 
     def to_dict(self) -> dict[str, Any]:
@@ -189,7 +179,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "model") -> ModelConfig:
-        data = _check_keys(cls, data, where)
+        data = check_keys(cls, data, where)
         if "inputs" in data:
             data["inputs"] = InputSpec.from_dict(data["inputs"], f"{where}.inputs")
         if "tasks" in data:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from hepfm.config import check_keys, coerce
 from hepfm.errors import InputError
 
 OPTIMIZERS = ("adamw", "lion")
@@ -66,7 +66,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            setattr(self, f.name, _coerce(f"train.{f.name}", getattr(self, f.name), _HINTS[f.name]))
+            setattr(self, f.name, coerce(_HINTS[f.name], getattr(self, f.name), f"train.{f.name}"))
         choices = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "precision": PRECISIONS, "strategy": STRATEGIES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -105,12 +105,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: Any, where: str = "train") -> TrainConfig:
         """Build from a mapping; an unknown key raises InputError naming it."""
-        if not isinstance(data, dict):
-            raise InputError(where, f"expected a mapping of training options, got {type(data).__name__}")
-        known = [f.name for f in dataclasses.fields(cls)]
-        for key in data:
-            if key not in known:
-                raise InputError(f"{where}.{key}", f"unknown training option; allowed: {', '.join(known)}")
+        data = check_keys(cls, data, where)
         try:
             return cls(**data)
         except InputError as err:
@@ -132,32 +127,3 @@ class TrainConfig:
 
 
 _HINTS = typing.get_type_hints(TrainConfig)
-
-
-def _coerce(where: str, value: Any, hint: Any) -> Any:
-    """Check ``value`` against a simple type hint (int, float, str, bool, X | None, tuple[float, ...])."""
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        if value is None:
-            return None
-        return _coerce(where, value, next(a for a in args if a is not type(None)))
-    if typing.get_origin(hint) is tuple:
-        if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise InputError(where, f"expected a list of {len(args)} numbers, got {value!r}")
-        return tuple(_coerce(where, v, a) for v, a in zip(value, args))
-    ok = {
-        bool: isinstance(value, bool),
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, (int, float)) and not isinstance(value, bool),
-        str: isinstance(value, str),
-    }[hint]
-    if hint is float and isinstance(value, str):  # YAML reads "1e18" as a string
-        try:
-            value, ok = float(value), True
-        except ValueError:
-            pass
-    if not ok:
-        raise InputError(where, f"expected {hint.__name__}, got {value!r}")
-    if hint is float and (value != value or abs(value) == float("inf")):
-        raise InputError(where, f"must be finite, got {value!r}")
-    return float(value) if hint is float else value
