@@ -94,6 +94,25 @@ def data_import(
     typer.echo(f"imported {source} -> {out}")
 
 
+@data_app.command("import-ntuple")
+def data_import_ntuple(
+    files: list[Path] = typer.Argument(..., help="ROOT files (TTrees or RNTuples); quote glob patterns, e.g. 'runs/*.root'."),
+    mapping: Path = typer.Argument(..., help="YAML mapping of branches to tokens, features and labels (docs/ntuples.md)."),
+    out: Path = typer.Argument(..., help="Output: a folder of shards, or a single .h5 file."),
+    tree: Optional[str] = typer.Option(None, help="TTree name; overrides 'tree:' in the mapping."),
+    step_size: str = typer.Option("100 MB", help="Chunk read per step: entries (50000) or memory ('100 MB')."),
+    shard_size: int = typer.Option(100_000, min=1, help="Events per output shard (folder output)."),
+    max_entries: Optional[int] = typer.Option(None, min=1, help="Read at most this many entries in total (a quick look)."),
+) -> None:
+    """Import ROOT ntuples (jagged TTree branches) into the hepfm event format through a YAML mapping."""
+    from hepfm.data.ntuple import import_ntuple
+
+    summary = import_ntuple(files, mapping, out, tree=tree, step_size=step_size, shard_size=shard_size,
+                            max_entries=max_entries)
+    typer.echo(f"imported {summary['entries_read']} entries from {summary['files']} file(s) -> {out}: "
+               f"{summary['events']} events, {summary['tokens']} tokens")
+
+
 @data_app.command("export")
 def data_export(
     dataset: Path = typer.Argument(..., help="hepfm dataset (a folder with train/val/test, or one split)."),
