@@ -59,7 +59,8 @@ MUTATIONS = {
     "nan feature": (poke("tokens/features", (5, 2), np.nan), "tokens/features"),
     "inf extra": (poke("tokens/extra", (3, 1), np.inf), "tokens/extra"),
     "nan event": (poke("events/features", (7, 0), np.nan), "events/features"),
-    "nan regression": (poke("labels/energy", 4, np.nan), "labels/energy"),
+    "inf regression": (poke("labels/energy", 4, np.inf), "labels/energy"),  # NaN is allowed: a missing label
+    "class label below -1": (poke("labels/label", 2, -2), "labels/label"),
     "token type high": (poke("tokens/type", 9, 3), "tokens/type"),
     "token type negative": (poke("tokens/type", 9, -1), "tokens/type"),
     "class label high": (poke("labels/label", 2, 3), "labels/label"),

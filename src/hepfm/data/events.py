@@ -82,10 +82,10 @@ class EventBlock:
             spec = s.label(name)
             if arr.shape != (n,):
                 raise InputError(f"{where}:labels/{name}", f"shape {arr.shape}, expected ({n},)")
-            if spec.kind == "class" and n and (arr.min() < 0 or arr.max() >= spec.num_classes):
-                raise InputError(f"{where}:labels/{name}", f"class index outside [0, {spec.num_classes - 1}]")
-            if spec.kind == "regression" and not np.all(np.isfinite(arr)):
-                raise InputError(f"{where}:labels/{name}", "non-finite regression target")
+            if spec.kind == "class" and n and (arr.min() < -1 or arr.max() >= spec.num_classes):
+                raise InputError(f"{where}:labels/{name}", f"class index outside [0, {spec.num_classes - 1}] (or -1: missing)")
+            if spec.kind == "regression" and np.isinf(arr).any():
+                raise InputError(f"{where}:labels/{name}", "infinite regression target (NaN marks a missing one)")
 
     def slice(self, start: int, stop: int) -> EventBlock:
         """Events ``start:stop`` as a new block sharing memory with this one (no copy)."""

@@ -26,25 +26,26 @@ CHUNK_ROWS = 1 << 20
 
 
 class _Columns:
-    """Running min / sum / max of the columns of a 2-D float array."""
+    """Running min / sum / max of the columns of a 2-D float array (NaN entries, i.e. missing labels, skipped)."""
 
     def __init__(self, names: Sequence[str]) -> None:
         self.names = list(names)
         k = len(self.names)
-        self.lo, self.hi, self.sum, self.n = np.full(k, np.inf), np.full(k, -np.inf), np.zeros(k), 0
+        self.lo, self.hi, self.sum = np.full(k, np.inf), np.full(k, -np.inf), np.zeros(k)
+        self.count, self.n = np.zeros(k, dtype=np.int64), 0
 
     def add(self, arr: np.ndarray) -> None:
         if len(arr) and arr.shape[1]:
-            self.lo = np.minimum(self.lo, arr.min(0))
-            self.hi = np.maximum(self.hi, arr.max(0))
-            self.sum += arr.sum(0, dtype=np.float64)
+            known = ~np.isnan(arr)
+            self.lo = np.minimum(self.lo, np.where(known, arr, np.inf).min(0))
+            self.hi = np.maximum(self.hi, np.where(known, arr, -np.inf).max(0))
+            self.sum += np.where(known, arr, 0.0).sum(0, dtype=np.float64)
+            self.count += known.sum(0)
         self.n += len(arr)
 
     def result(self) -> dict[str, dict[str, float | None]]:
-        if not self.n:
-            return {k: {"min": None, "mean": None, "max": None} for k in self.names}
-        mean = self.sum / self.n
-        return {k: {"min": float(self.lo[i]), "mean": float(mean[i]), "max": float(self.hi[i])} for i, k in enumerate(self.names)}
+        return {k: {"min": float(self.lo[i]), "mean": float(self.sum[i] / self.count[i]), "max": float(self.hi[i])}
+                if self.count[i] else {"min": None, "mean": None, "max": None} for i, k in enumerate(self.names)}
 
 
 class _Summary:
@@ -169,12 +170,12 @@ def _check_shard(f: h5py.File, acc: _Summary, rows: int) -> int:
         name = f"labels/{spec.name}"
         for a, chunk in _chunks(labels[spec.name], rows):
             if spec.kind == "class":
-                if len(chunk) and (chunk.min() < 0 or chunk.max() >= spec.num_classes):
-                    bad = int(np.argmax((chunk < 0) | (chunk >= spec.num_classes)))
-                    raise InputError(f"{where}:{name}", f"class {chunk[bad]} at event {a + bad} outside [0, {spec.num_classes - 1}]")
-                acc.labels[spec.name] += np.bincount(chunk, minlength=spec.num_classes)
+                if len(chunk) and (chunk.min() < -1 or chunk.max() >= spec.num_classes):
+                    bad = int(np.argmax((chunk < -1) | (chunk >= spec.num_classes)))
+                    raise InputError(f"{where}:{name}", f"class {chunk[bad]} at event {a + bad} outside [0, {spec.num_classes - 1}] (or -1: missing)")
+                acc.labels[spec.name] += np.bincount(chunk[chunk >= 0], minlength=spec.num_classes)
             else:
-                _finite(chunk, f"{where}:{name}", a)
+                _finite(np.where(np.isnan(chunk), 0.0, chunk), f"{where}:{name}", a)  # NaN = missing label; inf is an error
                 acc.labels[spec.name].add(chunk.reshape(-1, 1))
     acc.events += n
     acc.tokens += n_tok
