@@ -35,6 +35,7 @@ def test_fit_learns_and_logs(tmp_path) -> None:
     assert vals[-1]["val_loss"] < vals[0]["val_loss"] < untrained["val_loss"]
     assert vals[-1]["val_loss_label"] < untrained["val_loss_label"] - 0.05
     assert vals[-1]["val_acc_label"] > 0.8 > untrained["val_acc_label"]  # the label shifts log_pt by +-0.8
+    assert vals[-1]["val_auc_label"] > 0.9 and 0.0 <= untrained["val_auc_label"] <= 1.0
 
     assert result.steps == 24 and result.stopped_by == "epochs" and result.epochs == 3
     assert result.flops == records[-1]["flops"] > 0

@@ -36,6 +36,8 @@ app.add_typer(data_app, name="data")
 zoo_app = typer.Typer(help="Pretrained backbones: shipped with hepfm and trained here.", no_args_is_help=True)
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(zoo_app, name="zoo")
+experiment_app = typer.Typer(help="Studies that compose many training runs, with their reports.", no_args_is_help=True)
+app.add_typer(experiment_app, name="experiment")
 
 
 @app.callback()
@@ -243,6 +245,29 @@ def quickstart(
 
     summary = run_quickstart(out, steps=steps or None)
     typer.echo(summary)
+
+
+# ---------------------------------------------------------------- experiments
+
+
+@experiment_app.command("transfer")
+def experiment_transfer(
+    config: Path = typer.Option(..., "--config", "-c", help="Study YAML (see configs/transfer/)."),
+    out: Optional[Path] = typer.Option(None, help="Study folder (overrides out)."),
+    only_report: bool = typer.Option(False, "--only-report", help="Train nothing; rebuild the report from finished runs."),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+) -> None:
+    """Pretrained vs random-init backbones on every task, size and seed at equal FLOPs; then the report.
+
+    Rerunning skips finished runs and resumes interrupted ones.
+    """
+    from hepfm.experiments.transfer import load_study, run_study
+
+    study = load_study(config, set_, out=out)
+    result = run_study(study, only_report=only_report)
+    typer.echo(f"{result['planned']} runs planned: {result['ran']} trained, {result['skipped']} already done, "
+               f"{result['failed']} diverged")
+    typer.echo(f"report: {result['report']}")
 
 
 # ---------------------------------------------------------------- zoo

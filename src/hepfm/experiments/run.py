@@ -71,7 +71,7 @@ class Recipe:
         return recipe
 
 
-def _sibling(train: str, split: str) -> str | None:
+def sibling_split(train: str, split: str) -> str | None:
     path = Path(train)
     if path.name == "train" and (path.parent / split).exists():
         return str(path.parent / split)
@@ -95,8 +95,8 @@ def run_recipe(recipe: Recipe, *, resume: bool = True) -> dict[str, Any]:
         log.info("no epochs/max_steps/max_flops given: training for %d epochs", DEFAULT_EPOCHS)
 
     data = recipe.data
-    val_path = data.val or _sibling(data.train, "val")
-    test_path = data.test or _sibling(data.train, "test")
+    val_path = data.val or sibling_split(data.train, "val")
+    test_path = data.test or sibling_split(data.train, "test")
     if val_path is None:
         raise InputError("recipe:data.val", f"no validation data given and no 'val' folder beside {data.train}")
     schema = open_events(data.train).schema

@@ -17,7 +17,10 @@ from hepfm.train import distributed
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable[dict], tasks: Iterable[Any] | None = None, *,
              ctx: distributed.Context | None = None, amp: Any = None) -> dict[str, float]:
-    """Mean loss (``val_loss``, ``val_loss_<task>``) and accuracy of class tasks (``val_acc_<task>``).
+    """Mean loss (``val_loss``, ``val_loss_<task>``), accuracy and AUC of class tasks (``val_acc_<task>``, ``val_auc_<task>``).
+
+    ``val_auc_<task>`` is the AUC of class 1 for a binary task and the mean one-vs-rest AUC
+    otherwise (classes absent from the validation set left out).
 
     Over every batch of ``loader`` and, under DDP, over all ranks. ``tasks`` defaults to
     ``model.config.tasks``; missing labels (class < 0, NaN regression) are not counted.
@@ -27,6 +30,7 @@ def evaluate(model: nn.Module, loader: Iterable[dict], tasks: Iterable[Any] | No
     was_training = model.training
     model.eval()
     sums = torch.zeros(2 + 3 * len(tasks), dtype=torch.float64, device=ctx.device)
+    scores: dict[str, list[tuple[Any, Any]]] = {t.name: [] for t in tasks if t.kind == "class"}
     for batch in loader:
         batch = to_device(batch, ctx.device)
         with amp or contextlib.nullcontext():
@@ -38,6 +42,9 @@ def evaluate(model: nn.Module, loader: Iterable[dict], tasks: Iterable[Any] | No
             label = batch["labels"][task.name]
             known = (label >= 0) if task.kind == "class" else ~torch.isnan(label)
             correct = (outputs[task.name].argmax(-1) == label)[known].sum() if task.kind == "class" else 0
+            if task.kind == "class":
+                probs = torch.softmax(outputs[task.name].float()[known], -1)
+                scores[task.name].append((probs.cpu().numpy(), label[known].long().cpu().numpy()))
             row += [per_task[task.name].double() * known.sum(), known.sum(), correct]
         sums += torch.stack([torch.as_tensor(v, dtype=torch.float64, device=ctx.device) for v in row])
     model.train(was_training)
@@ -52,7 +59,31 @@ def evaluate(model: nn.Module, loader: Iterable[dict], tasks: Iterable[Any] | No
         result[f"val_loss_{task.name}"] = loss / max(known, 1)
         if task.kind == "class":
             result[f"val_acc_{task.name}"] = correct / max(known, 1)
+            auc = _auc(scores[task.name], ctx)
+            if auc is not None:
+                result[f"val_auc_{task.name}"] = auc
     return result
+
+
+def _auc(parts: list[tuple[Any, Any]], ctx: distributed.Context) -> float | None:
+    """AUC over the (probabilities, labels) batches of all ranks (None without both classes)."""
+    import numpy as np
+
+    from hepfm.evaluate.classification import one_vs_rest_auc, roc_auc
+
+    if ctx.distributed:
+        gathered: list[Any] = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(gathered, parts)
+        parts = [p for rank_parts in gathered for p in rank_parts]
+    if not parts:
+        return None
+    probs = np.concatenate([p for p, _ in parts])
+    labels = np.concatenate([y for _, y in parts])
+    if len(np.unique(labels)) < 2:
+        return None
+    if probs.shape[1] == 2:
+        return float(roc_auc(probs[:, 1], labels == 1))
+    return float(np.nanmean(one_vs_rest_auc(probs, labels)))
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
