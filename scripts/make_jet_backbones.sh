@@ -3,7 +3,7 @@
 # Pythia 8 + FastJet corpus (306k jets, 9 classes) -> split -> supervised pretraining of both
 # tiny backbones -> check on fresh jets (another seed) -> zoo entries with model cards.
 # Every step resumes: rerun the script after an interruption. On 2 CPU cores: about 1 h of
-# generation and 25-30 min of training per backbone.
+# generation and 15-30 min of training per backbone.
 #   bash scripts/make_jet_backbones.sh [DATA_DIR] [RUNS_DIR] [ZOO_DIR]
 set -euo pipefail
 DATA=${1:-data}
