@@ -39,6 +39,13 @@ def _style() -> dict[str, Any]:
     return dict(mplhep.style.CMS)
 
 
+def hep_style() -> Any:
+    """A context manager applying the HEP (mplhep CMS) plot style without touching global rcParams."""
+    import matplotlib.pyplot as plt
+
+    return plt.style.context(_style())
+
+
 def _styled(fn: F) -> F:
     """Run ``fn`` inside the plotting style, without changing the global rcParams."""
 

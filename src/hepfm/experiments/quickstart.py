@@ -1,123 +1,83 @@
-"""``hepfm quickstart``: a reduced transfer study on the jet sample shipped in the package.
+"""``hepfm quickstart``: a reduced jets → neutrino transfer study (minutes on a laptop CPU).
 
-1. Pretrain ``pet-tiny`` on multi-class jet tagging with the pretraining classes.
-2. Fine-tune it on a task it never saw (Z → qq̄ vs H → bb̄) with few labels, and a
-   random-init twin with an identical recipe and budget.
-3. Print and save the comparison (test AUC, accuracy, best validation loss, FLOPs).
+1. Generate MINERvA-like neutrino events (CH target, NuMI-like flux) with the built-in
+   generator and split them into train / val / test.
+2. On ``cc1pi_charged`` (CC events with exactly one charged pion vs everything else),
+   train with one FLOP budget and one learning-rate recipe: the shipped jet-pretrained PET
+   (``pet-tiny-jets``, full fine-tuning), its random-init twin, and the MLP on event-level
+   features, for two seeds.
+3. Write the study report (HTML + PNG + JSON) and print the verdict and where it is.
+
+It is :func:`hepfm.experiments.transfer.run_study` with a small study; the full study is
+``hepfm experiment transfer --config configs/transfer/neutrino.yaml``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import yaml
 
-from hepfm.data import EventBlock, LabelSpec, read_all, split_events, write_events
-from hepfm.errors import InputError
-from hepfm.experiments.run import Recipe, run_recipe
+from hepfm.data import split_events
 
 log = logging.getLogger("hepfm.quickstart")
 
-PRETRAIN_CLASSES = ("q", "g", "tbqq", "wqq", "hcc", "hgg", "h4q")
-FINETUNE_CLASSES = ("zqq", "hbb")
-FINETUNE_LABELS = 600  # labelled training jets for the fine-tuning task
+TASK = "cc1pi_charged"
+N_EVENTS = 40_000
 
 
-def select_classes(block: EventBlock, classes: tuple[str, ...], label: str = "label") -> EventBlock:
-    """Events of the named classes, relabelled 0..len(classes)-1 in that order."""
-    names = block.schema.label(label).classes
-    missing = [c for c in classes if c not in names]
-    if missing:
-        raise InputError(f"label {label!r}", f"classes {missing} not in the sample (has {list(names)})")
-    codes = np.array([names.index(c) for c in classes])
-    keep = np.flatnonzero(np.isin(block.labels[label], codes))
-    sub = block.select(keep)
-    remap = np.full(len(names), -1, dtype=np.int64)
-    remap[codes] = np.arange(len(classes))
-    labels = tuple(LabelSpec(label, "class", classes) if s.name == label else s for s in block.schema.labels)
-    schema = dataclasses.replace(block.schema, labels=labels)
-    return EventBlock(schema, sub.features, sub.token_type, sub.offsets, sub.extra, sub.event,
-                      {**sub.labels, label: remap[sub.labels[label]]})
+def quickstart_study(out: Path, backbone: str = "pet-tiny-jets", max_flops: float = 4e11,
+                     n_events: int = N_EVENTS) -> dict[str, Any]:
+    """The study the quickstart runs (also written to ``out/study.yaml`` for ``hepfm experiment transfer``)."""
+    return {
+        "data": {"train": str(out / "data" / "train"), "max_tokens": 32},
+        "tasks": [TASK],
+        "families": [{"name": "pet", "backbone": backbone}],
+        "mlp": {"options": {"dim": 64, "depth": 2}},
+        "strategies": ["full"],
+        "seeds": [0, 1],
+        "train_sizes": [min(20_000, int(0.55 * n_events))],  # of the ~60 % train split
+        "budget": {"max_flops": max_flops, "max_steps": 1500},
+        "train": {"optimizer": "adamw", "lr": 5e-4, "weight_decay": 0.01, "schedule": "cosine",
+                  "warmup_fraction": 0.05, "batch_size": 128, "new_param_lr_factor": 10.0,
+                  "val_every": 50, "log_every": 50},
+        "out": str(out),
+    }
 
 
-def _prepare(block: EventBlock, folder: Path, fractions: tuple[float, float, float], seed: int) -> Path:
-    write_events(folder / "all", block)
-    split_events(folder / "all", folder, fractions=fractions, seed=seed)
+def make_events(folder: Path, n_events: int = N_EVENTS, seed: int = 0, workers: int = 2) -> Path:
+    """Generate and split the neutrino sample into ``folder/{train,val,test}`` (skipped if there)."""
+    from hepfm.simulate.neutrino.generator import NeutrinoConfig, plan_neutrino, write_neutrino
+
+    if (folder / "train").is_dir():
+        log.info("neutrino events already in %s", folder)
+        return folder / "train"
+    job = plan_neutrino(n_events, config=NeutrinoConfig(), seed=seed, n_shards=workers)
+    log.info("generating %d neutrino events (CH, NuMI-like flux)", n_events)
+    write_neutrino(folder / "events", job, workers=workers)
+    split_events(folder / "events", folder, fractions=(0.6, 0.15, 0.25), seed=seed)
     return folder / "train"
 
 
-def run_quickstart(out: Path, *, steps: int | None = None, seed: int = 0) -> str:
+def run_quickstart(out: Path, *, backbone: str = "pet-tiny-jets", n_events: int = N_EVENTS,
+                   max_flops: float = 4e11) -> str:
     """Run the reduced study into ``out``; return a printable summary."""
-    from hepfm.simulate.jets import sample_path
+    from hepfm.experiments.transfer import TransferStudy, run_study
 
     out = Path(out)
-    sample = read_all(sample_path())
-    log.info("shipped jet sample: %d jets, classes %s", len(sample), sample.schema.label("label").classes)
-
-    pre = select_classes(sample, PRETRAIN_CLASSES)
-    ft = select_classes(sample, FINETUNE_CLASSES)
-    n_ft = len(ft)
-    train_frac = min(FINETUNE_LABELS / n_ft, 0.5)
-    pre_train = _prepare(pre, out / "data" / "pretrain", (0.8, 0.1, 0.1), seed)
-    ft_train = _prepare(ft, out / "data" / "finetune", (train_frac, 0.15, 0.85 - train_frac), seed)
-
-    common = {"batch_size": 64, "lr": 1e-3, "warmup_steps": 20, "val_every": 25, "seed": seed}
-    pretrain = Recipe.from_raw({
-        "data": {"train": str(pre_train), "max_tokens": 64},
-        "model": {"name": "pet-tiny"},
-        "train": {**common, "max_steps": 300},
-        "out": str(out / "pretrain"),
-    })
-    log.info("pretraining pet-tiny on %d jets (%s)", len(pre), ", ".join(PRETRAIN_CLASSES))
-    run_recipe(pretrain)
-
-    results: dict[str, Any] = {}
-    for init in ("pretrained", "random"):
-        recipe = Recipe.from_raw({
-            "data": {"train": str(ft_train), "max_tokens": 64},
-            "model": {"backbone": str(out / "pretrain" / "best"), "init": init},
-            "train": {**common, "max_steps": steps or 150, "lr": 5e-4},
-            "out": str(out / f"finetune-{init}"),
-        })
-        log.info("fine-tuning (%s init) on Z->qq vs H->bb", init)
-        report = run_recipe(recipe)
-        results[init] = _headline(report)
-
-    comparison = {
-        "task": "Z->qq (background) vs H->bb (signal), shipped Pythia 8 sample",
-        "finetune_training_jets": int(round(train_frac * n_ft)),
-        "pretraining_jets": int(round(0.8 * len(pre))),
-        "results": results,
-    }
-    path = out / "comparison.json"
-    path.write_text(json.dumps(comparison, indent=2))
-    return _format(comparison, path)
-
-
-def _headline(report: dict[str, Any]) -> dict[str, Any]:
-    test = report.get("test", {}).get("label", {})
-    fit = report.get("fit", {})
-    signal = test.get("signal", {})
-    return {
-        "test_auc": signal.get("auc"),
-        "test_accuracy": test.get("accuracy"),
-        "best_val_loss": fit.get("best_val_loss"),
-        "train_flops": fit.get("flops"),
-    }
-
-
-def _format(comparison: dict[str, Any], path: Path) -> str:
-    lines = [f"quickstart: {comparison['task']}",
-             f"  fine-tuned on {comparison['finetune_training_jets']} labelled jets, "
-             f"backbone pretrained on {comparison['pretraining_jets']} jets",
-             f"  {'init':<12}{'test AUC':>10}{'accuracy':>10}{'best val loss':>15}"]
-    for init, r in comparison["results"].items():
-        fmt = lambda v, spec: format(v, spec) if isinstance(v, (int, float)) else "n/a"  # noqa: E731
-        lines.append(f"  {init:<12}{fmt(r['test_auc'], '.4f'):>10}{fmt(r['test_accuracy'], '.4f'):>10}"
-                     f"{fmt(r['best_val_loss'], '.4f'):>15}")
-    lines.append(f"  saved: {path}")
+    make_events(out / "data", n_events)
+    raw = quickstart_study(out, backbone, max_flops, n_events)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "study.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    result = run_study(TransferStudy.from_raw(raw, where="quickstart"))
+    report = json.loads((Path(result["report"]).parent / "report.json").read_text())
+    verdict = report["tasks"][TASK]["verdict"]
+    lines = [f"quickstart: jet-pretrained PET vs random init vs event-level MLP on {TASK}",
+             f"  {result['planned']} runs ({result['ran']} trained now, {result['skipped']} already done), "
+             f"{max_flops:.2g} FLOPs each", *[f"  {v}" for v in verdict],
+             f"  report: {result['report']}",
+             f"  rerun or extend: hepfm experiment transfer --config {out / 'study.yaml'}"]
     return "\n".join(lines)

@@ -331,14 +331,14 @@ def prepare_mini(folder: str | Path, *, steps: int = 20, seed: int = 0) -> None:
     ``steps`` steps on the other seven classes. Parts that exist are kept.
     """
     from hepfm.data import read_all, split_events, write_events
-    from hepfm.experiments.quickstart import FINETUNE_CLASSES, PRETRAIN_CLASSES, select_classes
+    from hepfm.data.select import select_classes
     from hepfm.experiments.run import Recipe, run_recipe
     from hepfm.simulate.jets import sample_path
 
     folder = Path(folder)
     sample = read_all(sample_path())
-    for name, classes, fractions in (("data", FINETUNE_CLASSES, (0.5, 0.25, 0.25)),
-                                     ("pretrain-data", PRETRAIN_CLASSES, (0.8, 0.1, 0.1))):
+    for name, classes, fractions in (("data", ("zqq", "hbb"), (0.5, 0.25, 0.25)),
+                                     ("pretrain-data", ("q", "g", "tbqq", "wqq", "hcc", "hgg", "h4q"), (0.8, 0.1, 0.1))):
         if not (folder / name / "train").is_dir():
             write_events(folder / name / "all", select_classes(sample, classes))
             split_events(folder / name / "all", folder / name, fractions=fractions, seed=seed)

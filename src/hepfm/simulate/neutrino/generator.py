@@ -204,8 +204,7 @@ class Process:
         """Lowest E_ν [GeV] at which the channel's ``sample`` accepts this process."""
         mod = _MODULES[self.channel]
         if self.channel == "dis":
-            fn = getattr(dis, "nucleus_threshold", None) or getattr(dis, "_nucleus_threshold")
-            return float(fn(nu_pdg, self.nucleon_pdg, self.cc, self.nucleus, physics.dis))
+            return float(dis.nucleus_threshold(nu_pdg, self.nucleon_pdg, self.cc, self.nucleus, physics.dis))
         return float(mod.threshold(nu_pdg, self.nucleon_pdg, self.cc, self.nucleus))
 
 
