@@ -36,7 +36,7 @@ def test_shipped_configs_parse_and_plan() -> None:
     runs = plan_runs(full)
     # 4 tasks x 3 sizes x 3 seeds x (MLP + 2 families x (random + 3 pretrained strategies)) = 324
     assert len(runs) == 4 * 3 * 3 * 9 == len({r.folder for r in runs})
-    assert {r.recipe["train"]["max_flops"] for r in runs} == {1.0e13}
+    assert {r.recipe["train"]["max_flops"] for r in runs} == {full.budget.max_flops} == {5.0e11}
     mini = plan_runs(load_study(MINI))
     assert len(mini) == 1 * 2 * 2 * 9
 
