@@ -292,7 +292,7 @@ def evaluate(
 def quickstart(
     out: Path = typer.Option(Path("runs/quickstart"), help="Output folder for the events, runs and the report."),
     backbone: str = typer.Option("pet-tiny-jets", help="Jet-pretrained backbone: zoo name or checkpoint folder."),
-    n_events: int = typer.Option(40_000, min=1000, help="Neutrino events to generate (60 % train, 15 % val, 25 % test)."),
+    n_events: int = typer.Option(40_000, min=1000, help="Neutrino events to generate (60 % train, 10 % val, 30 % test)."),
     max_flops: float = typer.Option(4e11, min=1e6, help="Training FLOPs of every run."),
 ) -> None:
     """Reduced jets -> neutrino transfer study: jet-pretrained PET vs random init vs MLP on CC1pi+-; writes a report.

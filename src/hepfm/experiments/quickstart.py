@@ -43,7 +43,7 @@ def quickstart_study(out: Path, backbone: str = "pet-tiny-jets", max_flops: floa
         "budget": {"max_flops": max_flops, "max_steps": 1500},
         "train": {"optimizer": "adamw", "lr": 5e-4, "weight_decay": 0.01, "schedule": "cosine",
                   "warmup_fraction": 0.05, "batch_size": 128, "new_param_lr_factor": 10.0,
-                  "val_every": 50, "log_every": 50},
+                  "val_every": 25, "log_every": 25},
         "out": str(out),
     }
 
@@ -58,7 +58,7 @@ def make_events(folder: Path, n_events: int = N_EVENTS, seed: int = 0, workers: 
     job = plan_neutrino(n_events, config=NeutrinoConfig(), seed=seed, n_shards=workers)
     log.info("generating %d neutrino events (CH, NuMI-like flux)", n_events)
     write_neutrino(folder / "events", job, workers=workers)
-    split_events(folder / "events", folder, fractions=(0.6, 0.15, 0.25), seed=seed)
+    split_events(folder / "events", folder, fractions=(0.6, 0.1, 0.3), seed=seed)
     return folder / "train"
 
 
