@@ -18,7 +18,6 @@ See docs/jets.md for the physics choices, throughput and plots.
 from __future__ import annotations
 
 import importlib.metadata
-import logging
 import importlib.resources
 import time
 from collections.abc import Iterator, Sequence
@@ -33,10 +32,9 @@ import hepfm
 from hepfm.data.events import EventBlock
 from hepfm.data.schema import EventSchema, LabelSpec
 from hepfm.errors import InputError
-from hepfm.simulate.parallel import map_shards, shard_seed, split_count
+from hepfm.simulate.parallel import map_shards, shard_seed, split_count, write_shards
 
 TOKEN_TYPES = ("photon", "electron", "muon", "charged_hadron", "neutral_hadron")
-log = logging.getLogger(__name__)
 
 EXTRA = ("log_pt_rel", "log_e_rel", "delta_r", "charge")
 EVENT = ("jet_pt", "jet_eta", "jet_phi", "jet_mass", "n_constituents")
@@ -628,21 +626,7 @@ def write_jets(path: str | Path, job: JetJob, workers: int = 1) -> list[Path]:
     (``shard=i``) are merged by copying the files together. Shards whose file already exists
     are not made again, so rerunning an interrupted job resumes it.
     """
-    from hepfm.data.io import write_events
-
-    path = Path(path)
-    if path.suffix in (".h5", ".hdf5"):
-        return write_events(path, _merge(job, list(iter_jet_shards(job, workers))))
-    done = tuple(s for s in job.shards if (path / f"part-{s:05d}.h5").exists())
-    if done:
-        log.info("%d of %d shards already in %s; making the rest", len(done), len(job.shards), path)
-        job = replace(job, shards=tuple(s for s in job.shards if s not in done))
-    written: list[Path] = []
-    for part in iter_jet_shards(job, workers):
-        shard = part[1]["shard"]
-        block = _merge(replace(job, shards=(shard,)), [part])
-        written += write_events(path / f"part-{shard:05d}.h5", block)
-    return written
+    return write_shards(path, job, iter_jet_shards, _merge, workers)
 
 
 def sample_path() -> Path:

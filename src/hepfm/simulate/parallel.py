@@ -68,3 +68,39 @@ class _Star:
 
     def __call__(self, job: tuple[Any, ...]) -> Any:
         return self.fn(*job)
+
+
+def write_shards(
+    path: Any,
+    job: Any,
+    iter_shards: Callable[[Any, int], Iterator[tuple[Any, dict]]],
+    merge: Callable[[Any, Sequence[tuple[Any, dict]]], Any],
+    workers: int = 1,
+) -> list[Any]:
+    """Generate the shards of ``job`` (a dataclass with a ``shards`` tuple) and write them.
+
+    A ``.h5`` path gets one file of all shards (``merge(job, parts)``). Any other path is a
+    dataset folder that receives ``part-<shard>.h5`` per shard, written atomically as soon as
+    the shard is done, each with its own provenance (``merge`` of that shard alone); shards
+    whose file already exists are not made again, so rerunning an interrupted job resumes it,
+    and folders filled by separate jobs (``shard=i``) merge by copying the files together.
+    """
+    import dataclasses
+    import logging
+    from pathlib import Path
+
+    from hepfm.data.io import write_events
+
+    path = Path(path)
+    if path.suffix in (".h5", ".hdf5"):
+        return write_events(path, merge(job, list(iter_shards(job, workers))))
+    done = tuple(s for s in job.shards if (path / f"part-{s:05d}.h5").exists())
+    if done:
+        logging.getLogger(__name__).info("%d of %d shards already in %s; making the rest", len(done),
+                                         len(job.shards), path)
+        job = dataclasses.replace(job, shards=tuple(s for s in job.shards if s not in done))
+    written: list[Path] = []
+    for part in iter_shards(job, workers):
+        shard = part[1]["shard"]
+        written += write_events(path / f"part-{shard:05d}.h5", merge(dataclasses.replace(job, shards=(shard,)), [part]))
+    return written

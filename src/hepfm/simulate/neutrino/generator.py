@@ -30,7 +30,7 @@ import importlib.metadata
 import logging
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ from hepfm.simulate.neutrino.nucleus import Nucleus, Target, get_target
 from hepfm.simulate.neutrino.qe import QEParams
 from hepfm.simulate.neutrino.record import CHANNELS, Interactions
 from hepfm.simulate.neutrino.resonance import ResParams
-from hepfm.simulate.parallel import map_shards, shard_seed, split_count
+from hepfm.simulate.parallel import map_shards, shard_seed, split_count, write_shards
 
 log = logging.getLogger(__name__)
 
@@ -542,20 +542,7 @@ def write_neutrino(path: str | Path, job: NeutrinoJob, workers: int = 1) -> list
     ``part-<shard>.h5`` per shard, written atomically as each shard finishes, each with its
     own provenance. Shards whose file exists are not made again (an interrupted job resumes).
     """
-    from hepfm.data.io import write_events
-
-    path = Path(path)
-    if path.suffix in (".h5", ".hdf5"):
-        return write_events(path, _merge(job, list(iter_neutrino_shards(job, workers))))
-    done = tuple(s for s in job.shards if (path / f"part-{s:05d}.h5").exists())
-    if done:
-        log.info("%d of %d shards already in %s; making the rest", len(done), len(job.shards), path)
-        job = replace(job, shards=tuple(s for s in job.shards if s not in done))
-    written: list[Path] = []
-    for part in iter_neutrino_shards(job, workers):
-        shard = part[1]["shard"]
-        written += write_events(path / f"part-{shard:05d}.h5", _merge(replace(job, shards=(shard,)), [part]))
-    return written
+    return write_shards(path, job, iter_neutrino_shards, _merge, workers)
 
 
 # --------------------------------------------------------------------------- cross-section summary
