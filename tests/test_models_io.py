@@ -180,3 +180,19 @@ def test_failed_save_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch: 
         model.save_pretrained(path)
     assert (path / "model.safetensors").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+def test_calibrate_inputs_restandardises_a_transferred_model() -> None:
+    model = create_model("pet-tiny", inputs=InputSpec(n_features=4, n_token_types=3, n_extra=2, n_event=2),
+                         tasks=JET_TASKS, dim=16, depth=1, heads=2, head_hidden=16)
+    old = example_batch(model.config, batch_size=8, n_tokens=10, seed=0)
+    model.calibrate_inputs([old])
+    norm = model.inputs.core.norm
+    first = norm.mean.clone()
+    new = example_batch(model.config, batch_size=8, n_tokens=10, seed=1)
+    new["x"] = new["x"] * 3.0 - 5.0  # another domain: other scales and offsets
+    assert model.calibrate_inputs([new]) == 1
+    real = new["x"][new["mask"]]
+    assert torch.allclose(norm.mean, real.mean(0), atol=1e-5) and not torch.allclose(norm.mean, first)
+    model.calibrate_inputs([old], reset=False)  # without reset the statistics blend
+    assert not torch.allclose(norm.mean, real.mean(0), atol=1e-3)

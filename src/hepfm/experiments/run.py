@@ -6,6 +6,7 @@ difference is whether ``model.backbone`` names a pretrained backbone to start fr
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from hepfm.utils import seed_everything
 log = logging.getLogger("hepfm.run")
 
 DEFAULT_EPOCHS = 10
+#: training batches that set the input standardisation before training (input branches only)
+CALIBRATION_BATCHES = 20
 
 
 @dataclass
@@ -45,12 +48,20 @@ class TaskSection:
 
 @dataclass
 class ModelSection:
-    """``name`` is a registry name (``pet-tiny``); ``backbone`` a zoo name or checkpoint folder."""
+    """``name`` is a registry name (``pet-tiny``); ``backbone`` a zoo name or checkpoint folder.
+
+    ``input_stats``: ``"data"`` (default) sets the input standardisation statistics from the
+    first ``CALIBRATION_BATCHES`` training batches before training (a pretrained backbone's
+    statistics from its pretraining domain are replaced, so its new inputs arrive standardised
+    like the old ones); ``"keep"`` keeps a pretrained backbone's statistics, which then adapt
+    slowly during training.
+    """
 
     name: str = "pet-tiny"
     backbone: str | None = None
     init: Literal["pretrained", "random"] = "pretrained"
     options: dict[str, Any] = field(default_factory=dict)
+    input_stats: Literal["data", "keep"] = "data"
 
 
 @dataclass
@@ -135,6 +146,9 @@ def run_recipe(recipe: Recipe, *, resume: bool = True) -> dict[str, Any]:
             new_names = set(report.new)
     else:
         model = create_model(recipe.model.name, **overrides)
+    if recipe.model.input_stats == "data":
+        batches = itertools.islice(iter(loader(data.train, False, data.train_subset)), CALIBRATION_BATCHES)
+        model.calibrate_inputs(batches, reset=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe.yaml").write_text(yaml.safe_dump({**to_dict(recipe), "train": train}, sort_keys=False))
     result = fit(model, train_loader, loader(val_path, False), train_cfg, out, new_param_names=new_names)

@@ -88,6 +88,13 @@ class RunningNorm(nn.Module):
         return out
 
     @torch.no_grad()
+    def reset(self) -> None:
+        """Forget the statistics: the next training batches set them afresh (cumulative average)."""
+        self.mean.zero_()
+        self.sq_mean.fill_(1.0)
+        self.updates.zero_()
+
+    @torch.no_grad()
     def _update(self, rows: Tensor) -> None:
         if rows.shape[0] == 0:
             return

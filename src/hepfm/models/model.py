@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from hepfm.errors import InputError
 from hepfm.models.config import InputSpec, ModelConfig
 from hepfm.models.heads import make_heads
-from hepfm.models.inputs import InputBranches
+from hepfm.models.inputs import InputBranches, RunningNorm
 from hepfm.models.io import LoadReport, load_matching, read_checkpoint, resolve_pretrained, save_checkpoint
 from hepfm.models.layers import AdaptableBlock
 from hepfm.models.mlp import MLPBackbone
@@ -93,6 +95,27 @@ class HepModel(nn.Module):
         branches = ("core", "token_type", "extra", "event")
         present = tuple(f"inputs.{b}." for b in branches if getattr(self.inputs, b) is not None)
         return present + ("backbone.",)
+
+    @torch.no_grad()
+    def calibrate_inputs(self, batches: Iterable[dict[str, Tensor]], reset: bool = True) -> int:
+        """Set the input standardisation statistics from ``batches`` (input branches only, no gradient).
+
+        With ``reset`` the statistics learnt elsewhere (e.g. on the pretraining domain) are
+        forgotten first, so a backbone moved to a new domain sees its new inputs standardised
+        like its old ones. Returns the number of batches used.
+        """
+        norms = [m for m in self.inputs.modules() if isinstance(m, RunningNorm)]
+        if reset:
+            for norm in norms:
+                norm.reset()
+        was_training = self.inputs.training
+        self.inputs.train()
+        n = 0
+        for batch in batches:
+            self.inputs(batch)
+            n += 1
+        self.inputs.train(was_training)
+        return n
 
     # ------------------------------------------------------------------ checkpoints
     def save_pretrained(self, directory: str | Path) -> Path:
