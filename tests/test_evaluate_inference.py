@@ -103,3 +103,19 @@ def test_task_selection_and_errors():
         evaluate_model(model, batches, [Task("charm", "class", 2)], progress=False)
     with pytest.raises(InputError, match="no batches"):
         evaluate_model(model, [], progress=False)
+
+
+def test_relative_residuals_skip_a_few_zero_truths() -> None:
+    from types import SimpleNamespace
+
+    from hepfm.evaluate.inference import task_metrics
+    from hepfm.models import TaskSpec
+
+    true = np.concatenate([np.zeros(3), np.linspace(1.0, 2.0, 997)])
+    preds = SimpleNamespace(outputs={"e": 1.1 * true}, labels={"e": true})
+    m = task_metrics(preds, [TaskSpec("e", "regression")])["e"]
+    assert m["residual"] == "relative" and m["n_nonpositive_true"] == 3
+    assert abs(m["overall"]["bias_mean"] - 0.1) < 1e-9
+    many = np.concatenate([np.zeros(50), np.linspace(1.0, 2.0, 950)])
+    m = task_metrics(SimpleNamespace(outputs={"e": many}, labels={"e": many}), [TaskSpec("e", "regression")])["e"]
+    assert m["residual"] == "absolute" and m["n_nonpositive_true"] == 0

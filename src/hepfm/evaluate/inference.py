@@ -77,6 +77,10 @@ def predict(
     )
 
 
+#: relative residuals by default when at least this fraction of the true values is positive
+MIN_POSITIVE_FRACTION = 0.99
+
+
 def task_metrics(
     predictions: Predictions,
     tasks: Sequence[Any],
@@ -87,9 +91,11 @@ def task_metrics(
 ) -> dict[str, dict[str, Any]]:
     """A :func:`classification_report` / :func:`regression_report` per task that has labels.
 
-    Events with unknown labels are left out. Regression residuals are relative when
-    ``relative`` is True, absolute when False, and by default relative only if every known
-    true value is positive.
+    Events with unknown labels are left out. Regression residuals are relative,
+    (pred − true)/true, when ``relative`` is True, absolute when False, and by default
+    relative when at least 99 % of the known true values are positive (energy-like targets
+    such as E_available); relative residuals leave out the events whose true value is not
+    positive and count them in ``n_nonpositive_true``.
     """
     metrics: dict[str, dict[str, Any]] = {}
     for spec in tasks:
@@ -104,9 +110,12 @@ def task_metrics(
             report = classification_report(pred[known], true[known], names, signal=(signal or {}).get(spec.name))
             metrics[spec.name] = {**report, "n_unknown_label": int(np.sum(~known))}
         else:
-            rel = bool(np.all(true[known] > 0)) if relative is None else relative
-            report = regression_report(pred[known], true[known], relative=rel)
-            metrics[spec.name] = {**report, "n_unknown_label": int(np.sum(~known))}
+            positive = true[known] > 0
+            rel = bool(np.mean(positive) >= MIN_POSITIVE_FRACTION) if relative is None else relative
+            use = positive if rel else np.ones_like(positive)
+            report = regression_report(pred[known][use], true[known][use], relative=rel)
+            metrics[spec.name] = {**report, "n_unknown_label": int(np.sum(~known)),
+                                  "n_nonpositive_true": int(np.sum(~use))}
     return metrics
 
 
