@@ -21,12 +21,13 @@ QCD_CLASSES = ("q", "g")
 TOP_CLASS = "tbqq"
 
 
-def fresh_jets(n_per_class: int, seed: int, *, pthat_factor: float = 0.8, workers: int = 1) -> EventBlock:
-    """``n_per_class`` light-quark, gluon and top jets generated now with ``seed``."""
+def fresh_jets(n_per_class: int, seed: int, *, pthat_factor: float = 0.8, n_shards: int = 1,
+               workers: int = 1) -> EventBlock:
+    """``n_per_class`` light-quark, gluon and top jets generated now with ``seed`` (``n_shards`` shards)."""
     from hepfm.simulate.jets import JetConfig, generate_jets
 
-    return generate_jets(n_per_class, classes=(*QCD_CLASSES, TOP_CLASS), seed=seed, n_shards=workers,
-                         workers=workers, config=JetConfig(pthat_factor=pthat_factor))
+    return generate_jets(n_per_class, classes=(*QCD_CLASSES, TOP_CLASS), seed=seed, n_shards=n_shards,
+                         workers=min(workers, n_shards), config=JetConfig(pthat_factor=pthat_factor))
 
 
 def top_label(block: EventBlock) -> EventBlock:
