@@ -11,12 +11,13 @@ from hepfm.data.io import read_all, write_events
 from hepfm.data.validate import validate_file
 from hepfm.errors import InputError
 from hepfm.simulate.neutrino import detector as D
+from hepfm.simulate.neutrino import energy_loss as E
 from hepfm.simulate.neutrino import labels as L
 from hepfm.simulate.neutrino.kinematics import four_vector, mass, random_directions
 from hepfm.simulate.neutrino.record import CHANNELS, make_interactions
 
 MU, PROTON, PION, OTHER, EM, NEUTRAL, AGG = range(7)
-WATER = D.Material("water", 0.55509, 75.0, 1.0, 3.5017, 0.2400, 2.8004, 0.09116, 3.4773)  # PSTAR uses I = 75 eV
+WATER = E.Material("water", 0.55509, 75.0, 1.0, 3.5017, 0.2400, 2.8004, 0.09116, 3.4773)  # PSTAR uses I = 75 eV
 
 
 def p4_of(pdg: int, p3) -> np.ndarray:
@@ -80,16 +81,16 @@ def random_sample(n: int, k: int = 4, seed: int = 0, nc_fraction: float = 0.3):
 
 def test_stopping_power_and_range_match_pdg_and_pstar():
     # PDG "Atomic and nuclear properties": polystyrene <-dE/dx>_min = 1.936 MeV cm^2/g
-    assert D.min_ionization() / D.POLYSTYRENE.density == pytest.approx(1.936, rel=0.005)
+    assert E.min_ionization() / E.POLYSTYRENE.density == pytest.approx(1.936, rel=0.005)
     # NIST PSTAR CSDA ranges of protons in liquid water [g/cm^2] at 50, 100, 200 MeV
-    got = D.csda_range(np.array([0.05, 0.1, 0.2]), D.MASSES[2212], WATER)
+    got = E.csda_range(np.array([0.05, 0.1, 0.2]), D.MASSES[2212], WATER)
     np.testing.assert_allclose(got, [2.227, 7.718, 25.96], rtol=0.01)
     t = np.array([0.01, 0.1, 0.5, 3.0])
     for m in (D.MASSES[2212], D.MASSES[211], D.MASSES[13]):
-        np.testing.assert_allclose(D.kinetic_from_range(D.csda_range(t, m), m), t, rtol=1e-6)
+        np.testing.assert_allclose(E.kinetic_from_range(E.csda_range(t, m), m), t, rtol=1e-6)
     # range scales with the mass at fixed beta*gamma (R/M is a function of beta*gamma, up to W_max)
     m_p, m_pi = D.MASSES[2212], D.MASSES[211]
-    r_p, r_pi = D.csda_range(np.array([0.2 * m_p]), m_p), D.csda_range(np.array([0.2 * m_pi]), m_pi)
+    r_p, r_pi = E.csda_range(np.array([0.2 * m_p]), m_p), E.csda_range(np.array([0.2 * m_pi]), m_pi)
     assert r_p / r_pi == pytest.approx(m_p / m_pi, rel=0.01)
 
 
@@ -241,7 +242,7 @@ def test_pid_and_michel_of_stopping_tracks():
     # a stopped pi+ always decays (-> mu+ -> e+): found with efficiency 0.6 (or faked at 1 %); it stops unless it
     # interacts first, probability exp(-R / lambda_pi); a stopped pi- is captured
     cfg = D.DetectorConfig()
-    stops = np.exp(-D.csda_range(np.array([0.07]), D.MASSES[211])[0] / cfg.pion_lambda_cm)
+    stops = np.exp(-E.csda_range(np.array([0.07]), D.MASSES[211])[0] / cfg.pion_lambda_cm)
     want = stops * (1 - (1 - cfg.michel_efficiency) * (1 - cfg.michel_fake_rate))
     assert np.mean(column(pip, "michel", rows)) == pytest.approx(want, abs=0.03)
     assert np.mean(column(pim, "michel", tokens_of(pim, PION)[1])) < 0.03

@@ -33,10 +33,9 @@ import numpy as np
 from hepfm.data.events import EventBlock
 from hepfm.errors import InputError
 from hepfm.simulate.neutrino import constants as C
-from hepfm.simulate.neutrino.energy_loss import (  # noqa: F401  (re-exported)
-    POLYSTYRENE, Material, bethe_dedx, csda_range, kinetic_from_range, min_ionization,
-)
-from hepfm.simulate.neutrino.kinematics import rotate_from_z, two_body_decay
+from hepfm.simulate.neutrino.energy_loss import csda_range, kinetic_from_range, min_ionization
+from hepfm.simulate.neutrino.hadronization import phase_space
+from hepfm.simulate.neutrino.kinematics import boost, mass, rotate_from_z, two_body_decay
 from hepfm.simulate.neutrino.record import Interactions
 
 TOKEN_TYPES = ("muon", "proton_prong", "pion_prong", "other_prong", "em_blob", "neutral_blob", "aggregate")
@@ -193,8 +192,7 @@ def particle_mass(pdg: np.ndarray, p4: np.ndarray) -> np.ndarray:
     """Table mass of known species, the four-momentum's mass otherwise [GeV]."""
     a = np.abs(np.asarray(pdg, dtype=np.int64))
     m = np.where(a < len(_MASS_TABLE), _MASS_TABLE[np.minimum(a, len(_MASS_TABLE) - 1)], np.nan)
-    own = np.sqrt(np.maximum(p4[:, 3] ** 2 - np.sum(p4[:, :3] ** 2, axis=1), 0.0))
-    return np.where(np.isnan(m), own, m)
+    return np.where(np.isnan(m), mass(p4), m)
 
 
 # ----------------------------------------------------------------------------- particles and decays
@@ -232,28 +230,11 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def _three_body(parent: np.ndarray, m: tuple[float, float, float], rng: np.random.Generator) -> list[np.ndarray]:
-    """Phase-space (flat Dalitz plot) three-body decay by accept-reject on (m12^2, m23^2)."""
-    m1, m2, m3 = m
-    big = np.sqrt(np.maximum(parent[:, 3] ** 2 - np.sum(parent[:, :3] ** 2, axis=1), 0.0))
-    big = np.maximum(big, m1 + m2 + m3 + 1e-9)
-    lo12, hi12, lo23, hi23 = (m1 + m2) ** 2, (big - m3) ** 2, (m2 + m3) ** 2, (big - m1) ** 2
-    m12sq = np.full(len(parent), lo12)
-    todo = np.arange(len(parent))
-    for _ in range(200):
-        if not len(todo):
-            break
-        a = rng.uniform(lo12, hi12[todo])
-        b = rng.uniform(lo23, hi23[todo])
-        m12 = np.sqrt(a)
-        e2 = (a - m1**2 + m2**2) / (2 * m12)
-        e3 = (big[todo] ** 2 - a - m3**2) / (2 * m12)
-        p2, p3 = np.sqrt(np.maximum(e2**2 - m2**2, 0)), np.sqrt(np.maximum(e3**2 - m3**2, 0))
-        ok = (b >= (e2 + e3) ** 2 - (p2 + p3) ** 2) & (b <= (e2 + e3) ** 2 - (p2 - p3) ** 2)
-        m12sq[todo[ok]] = a[ok]
-        todo = todo[~ok]
-    p12, p3v = two_body_decay(parent, np.sqrt(m12sq), m3, rng)
-    p1, p2v = two_body_decay(p12, m1, m2, rng)
-    return [p1, p2v, p3v]
+    """Flat three-body phase-space decay of ``parent`` [n, 4] (daughters in the parent's frame)."""
+    big = np.maximum(mass(parent), sum(m) + 1e-9)
+    rest = phase_space(np.tile(np.asarray(m, dtype=np.float64), (len(parent), 1)), big, rng)
+    beta = parent[:, :3] / parent[:, 3:4]
+    return [boost(rest[:, j], beta) for j in range(len(m))]
 
 
 def _decay_species(par: _Particles, code: int, rng: np.random.Generator) -> _Particles:
@@ -699,11 +680,7 @@ def detector_response(inter: Interactions, config: DetectorConfig | None = None,
     if not isinstance(cfg, DetectorConfig):
         raise InputError("config", f"expected a DetectorConfig, got {type(cfg).__name__}")
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    try:
-        inter.check()
-    except ValueError as err:
-        raise InputError("interactions", str(err)) from None
-    labels = compute_labels(inter)
+    labels = compute_labels(inter)  # checks ``inter`` first
     n = len(inter)
     lep_pdg = np.asarray(inter.lepton_pdg, dtype=np.int64)
     visible_lepton = ~np.isin(np.abs(lep_pdg), (12, 14, 16)) & (lep_pdg != 0)

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hepfm.simulate.neutrino.constants import GAMMA_DELTA, GEV2_TO_CM2, M_DELTA, M_NEUTRON, M_PI0, M_PI_CHARGED, M_PROTON
+from hepfm.simulate.neutrino.constants import GAMMA_DELTA, GEV2_TO_CM2, M_DELTA, M_NUCLEON, M_PI0, M_PI_CHARGED
 
 if TYPE_CHECKING:
     from hepfm.simulate.neutrino.fsi import FSIParams
 
 #: ħc² in mb GeV² (for the unitarity limit of the Breit–Wigner)
 HBARC2_MB = GEV2_TO_CM2 / 1e-27
-M_N = 0.5 * (M_PROTON + M_NEUTRON)
+M_N = M_NUCLEON
 
 
 # π⁺p and π⁻p total cross sections [mb] at W = √s [GeV]: PDG data points as tabulated in

@@ -20,7 +20,7 @@ import numpy as np
 from hepfm.errors import InputError
 from hepfm.simulate.neutrino import kinematics as kin
 from hepfm.simulate.neutrino.constants import (
-    COS_CABIBBO, G_AXIAL, G_F, GEV2_TO_CM2, M_NEUTRON, M_PI_CHARGED, M_PROTON, MASSES, MU_NEUTRON, MU_PROTON,
+    COS_CABIBBO, G_AXIAL, G_F, GEV2_TO_CM2, M_NEUTRON, M_NUCLEON, M_PI_CHARGED, M_PROTON, MASSES, MU_NEUTRON, MU_PROTON,
     NEUTRON, PROTON, SIN2_THETA_W, charged_lepton,
 )
 from hepfm.simulate.neutrino.nucleus import Nucleus
@@ -96,7 +96,7 @@ def _sachs_to_dirac_pauli(ge: np.ndarray, gm: np.ndarray, tau: np.ndarray) -> tu
 def form_factors(q2: np.ndarray, nucleon_pdg: int, cc: bool, params: QEParams) -> tuple[np.ndarray, ...]:
     """(F1, F2, F_A, F_P) at Q² [GeV²]: CC isovector ones (F2 includes ξ = μ_p − μ_n) or NC ones of the nucleon."""
     q2 = np.asarray(q2, dtype=np.float64)
-    mn = 0.5 * (M_PROTON + M_NEUTRON)
+    mn = M_NUCLEON
     tau = q2 / (4 * mn**2)
     gd = 1.0 / (1.0 + q2 / params.m_v2) ** 2
     gen = -MU_NEUTRON * tau * gd / (1 + params.galster_b * tau) if params.gen == "galster" else 0.0 * gd
