@@ -358,11 +358,18 @@ def flux_averaged(flux: Flux, table: XsecTable) -> np.ndarray:
 # --------------------------------------------------------------------------- generation
 
 
+def _energy_pieces(config: NeutrinoConfig, table: XsecTable) -> _Pieces:
+    """The flux × rate density of ``config`` (reads a flux file once; reuse it for every batch)."""
+    return _Pieces.build(config.get_flux(), table.energies, table.rate.sum(axis=0))
+
+
 def _sample_interactions(n: int, config: NeutrinoConfig, table: XsecTable, rng: np.random.Generator,
-                         stage: str = "final") -> Interactions:
-    """``n`` interactions: energies, processes, channel kinematics, vertices and (``stage="final"``) FSI."""
-    flux = config.get_flux()
-    pieces = _Pieces.build(flux, table.energies, table.rate.sum(axis=0))
+                         stage: str = "final", pieces: _Pieces | None = None) -> Interactions:
+    """``n`` interactions: energies, processes, channel kinematics, vertices and (``stage="final"``) FSI.
+
+    ``pieces`` (from :func:`_energy_pieces`) saves rebuilding the energy density per batch.
+    """
+    pieces = pieces or _energy_pieces(config, table)
     e = pieces.sample(n, rng, with_rate=not config.weighted)
     rates = table.rate_at(e)
     total = rates.sum(axis=1)
@@ -401,7 +408,8 @@ def _batches(n: int, size: int) -> list[int]:
 def _shard_interactions(config: NeutrinoConfig, table: XsecTable, n: int, seed: int, shard: int,
                         stage: str = "final") -> Interactions:
     rng = np.random.default_rng(shard_seed(seed, shard, "neutrino"))
-    parts = [_sample_interactions(m, config, table, rng, stage) for m in _batches(n, config.batch_size)]
+    pieces = _energy_pieces(config, table)
+    parts = [_sample_interactions(m, config, table, rng, stage, pieces) for m in _batches(n, config.batch_size)]
     return Interactions.concat(parts)
 
 
