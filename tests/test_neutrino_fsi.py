@@ -99,6 +99,7 @@ def test_pion_carbon_cross_sections_match_ashery():
     data = {0.125: (166, 26, 38, 12, 417), 0.165: (194, 36, 46, 23, 447), 0.245: (95, 32, 47, 23, 366)}
     for t_kin, (ab, d_ab, cx, d_cx, reac) in data.items():
         r = hadron_nucleus_xsec(NUCLEI["C"], 211, t_kin, 4000, FSIParams(), np.random.default_rng(7))
+        print(f"\npi+ C at {t_kin * 1000:.0f} MeV: absorption {r['absorption']:.0f} mb (Ashery {ab} +- {d_ab})")
         assert abs(r["absorption"] - ab) < 1.5 * d_ab, (t_kin, r)
         assert abs(r["cex"] - cx) < 2.0 * d_cx, (t_kin, r)
         assert abs(r["reaction"] - reac) < 0.25 * reac, (t_kin, r)
