@@ -3,7 +3,6 @@ the AGKY low-W model, Pythia settings, sampling against the differential cross s
 
 from __future__ import annotations
 
-import time
 from functools import lru_cache
 
 import numpy as np
@@ -81,12 +80,10 @@ def test_quadrature_converged_and_threshold():
     assert dis.free_xsec(np.array([e_th * 0.999]), 14, PROTON, True, P)[0] == 0.0
 
 
-def test_nucleus_xsec_fermi_smearing_and_speed():
+def test_nucleus_xsec_fermi_smearing():
     carbon = NUCLEI["C"]
     e = np.geomspace(0.5, 100.0, 60)
-    t0 = time.perf_counter()
     bound = dis.xsec(e, 14, NEUTRON, True, carbon, P)
-    assert time.perf_counter() - t0 < 2.0
     free = dis.free_xsec(e, 14, NEUTRON, True, P)
     hi = e > 20
     np.testing.assert_allclose(bound[hi], free[hi], rtol=0.03)

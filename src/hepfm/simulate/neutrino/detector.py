@@ -139,11 +139,6 @@ class DetectorConfig:
 
 # ----------------------------------------------------------------------------- particle data
 
-_K0_MASS = 0.497611
-#: masses [GeV] by |PDG| (PDG 2024); anything else takes the mass of its four-momentum
-MASSES = {**C.MASSES, 130: _K0_MASS, 310: _K0_MASS, 311: _K0_MASS, 221: 0.547862, 223: 0.78266, 113: 0.77526,
-          213: 0.77511, 3122: 1.115683, 3222: 1.18937, 3212: 1.192642, 3112: 1.197449, 3322: 1.31486,
-          3312: 1.32171, 3334: 1.67245, 2224: 1.232, 2214: 1.232, 2114: 1.232, 1114: 1.232}
 #: c tau [cm] of the weakly decaying particles decayed here (PDG 2024); the rest decay at their production point
 CTAU_CM = {310: 2.6844, 3122: 7.89, 3222: 2.404, 3112: 4.434, 3322: 8.71, 3312: 4.91, 3334: 2.461}
 #: decay modes (branching ratio, daughters) of the particle (antiparticles: charge conjugates), PDG 2024;
@@ -168,30 +163,11 @@ DECAYS: dict[int, tuple[tuple[float, tuple[int, ...]], ...]] = {
     1114: ((1.0, (2112, -211)),),
 }
 _SELF_CONJUGATE = {22, 111, 113, 130, 221, 223, 310, 331}
-_QUARK_CHARGE3 = np.array([0, -1, 2, -1, 2, -1, 2, 0, 0, 0])
-
-
-def charge(pdg: np.ndarray) -> np.ndarray:
-    """Electric charge [e] from PDG codes (leptons, quark content of hadrons, Z of nuclei)."""
-    pdg = np.asarray(pdg, dtype=np.int64)
-    a = np.abs(pdg)
-    q1, q2, q3 = (a // 1000) % 10, (a // 100) % 10, (a // 10) % 10
-    ch = _QUARK_CHARGE3
-    meson = np.where(np.isin(q2, (3, 5)), ch[q3] - ch[q2], ch[q2] - ch[q3])
-    three = np.where(q1 > 0, ch[q1] + ch[q2] + ch[q3], np.where(q2 > 0, meson, 0))
-    three = np.where(a < 100, np.where(np.isin(a, (11, 13, 15, 17)), -3, 0), three)
-    three = np.where(a >= 1_000_000_000, 3 * ((a // 10000) % 1000), three)
-    return np.sign(pdg) * three / 3.0
-
-
-_MASS_TABLE = np.full(max(MASSES) + 1, np.nan)
-_MASS_TABLE[list(MASSES)] = list(MASSES.values())
 
 
 def particle_mass(pdg: np.ndarray, p4: np.ndarray) -> np.ndarray:
     """Table mass of known species, the four-momentum's mass otherwise [GeV]."""
-    a = np.abs(np.asarray(pdg, dtype=np.int64))
-    m = np.where(a < len(_MASS_TABLE), _MASS_TABLE[np.minimum(a, len(_MASS_TABLE) - 1)], np.nan)
+    m = C.table_mass(pdg)
     return np.where(np.isnan(m), mass(p4), m)
 
 
@@ -246,7 +222,7 @@ def _decay_species(par: _Particles, code: int, rng: np.random.Generator) -> _Par
     ctau = CTAU_CM.get(code, 0.0)
     if ctau > 0:
         p = _norm(par.p4[:, :3])
-        m = MASSES[code]
+        m = C.MASSES[code]
         flight = p / m * ctau * rng.exponential(size=len(p))
         pos = pos + flight[:, None] * _unit(par.p4[:, :3])
         t0 = t0 + flight / (np.maximum(p / par.p4[:, 3], 1e-9) * C_CM_PER_NS)
@@ -256,7 +232,7 @@ def _decay_species(par: _Particles, code: int, rng: np.random.Generator) -> _Par
         sel = np.flatnonzero(mode == k)
         if not len(sel):
             continue
-        masses = tuple(MASSES[abs(d)] for d in daughters)
+        masses = tuple(C.MASSES[abs(d)] for d in daughters)
         parent = par.p4[sel]
         if len(daughters) == 2:
             moms = list(two_body_decay(parent, masses[0], masses[1], rng))
@@ -698,7 +674,7 @@ def detector_response(inter: Interactions, config: DetectorConfig | None = None,
     vtx = np.column_stack([r * np.cos(phi_v), r * np.sin(phi_v), rng.uniform(0, cfg.fid_length_cm, n)])
 
     a = np.abs(par.pdg)
-    q = charge(par.pdg)
+    q = C.pdg_charge(par.pdg)
     mass = particle_mass(par.pdg, par.p4)
     u = _unit(par.p4[:, :3])
     l_avail = _path_to_exit(vtx[par.event] + par.pos, u, cfg)

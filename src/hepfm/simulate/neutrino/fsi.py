@@ -43,7 +43,7 @@ import numpy as np
 
 from hepfm.errors import InputError
 from hepfm.simulate.neutrino.constants import (
-    GAMMA_DELTA, M_DELTA, M_NEUTRON, M_PI0, M_PI_CHARGED, M_PROTON, NEUTRON, PROTON,
+    GAMMA_DELTA, M_DELTA, M_NEUTRON, M_PI0, M_PI_CHARGED, M_PROTON, NEUTRON, PROTON, pdg_charge, table_mass,
 )
 from hepfm.simulate.neutrino.hadron_xsec import (
     M_N, cm_momentum, cugnon_slope, nucleon_nucleon_xsec, pion_nucleon_xsec, resonant_share,
@@ -193,10 +193,6 @@ class FSIStats:
     KINDS = ("pi_qe", "pi_cex", "pi_abs", "pi_inel", "nn_el", "nn_inel", "blocked")
 
 
-def _charge(pdg: np.ndarray) -> np.ndarray:
-    return np.select([pdg == 211, pdg == -211, pdg == PROTON], [1, -1, 1], 0)
-
-
 def _baryon(pdg: np.ndarray) -> np.ndarray:
     return np.isin(pdg, NUCLEON_PDGS).astype(np.float64)
 
@@ -215,11 +211,6 @@ def _nucleon_pdg(charge: np.ndarray) -> np.ndarray:
 
 def _nucleon_mass(charge: np.ndarray) -> np.ndarray:
     return np.where(charge > 0, M_PROTON, M_NEUTRON)
-
-
-def _masses(pdg: np.ndarray) -> np.ndarray:
-    a = np.abs(pdg)
-    return np.select([a == 211, a == 111, a == PROTON, a == NEUTRON], [M_PI_CHARGED, M_PI0, M_PROTON, M_NEUTRON], 0.0)
 
 
 class _Acc:
@@ -508,7 +499,7 @@ def _run(pos: np.ndarray, p4: np.ndarray, pdg: np.ndarray, owner: np.ndarray, k:
     taken at the middle of the step.
     """
     acc_in, acc_out, acc_partner, acc_capt = (_Acc(n_owner) for _ in range(4))
-    acc_in.add(owner, p4, _charge(pdg), _baryon(pdg))
+    acc_in.add(owner, p4, pdg_charge(pdg), _baryon(pdg))
     counts = {kind: np.zeros(n_owner, np.int64) for kind in FSIStats.KINDS}
     out_pdg, out_p4, out_owner = [], [], []
     pos, p4, pdg, owner, k = pos.copy(), p4.copy(), pdg.astype(np.int32), owner.copy(), k.copy()
@@ -519,7 +510,7 @@ def _run(pos: np.ndarray, p4: np.ndarray, pdg: np.ndarray, owner: np.ndarray, k:
         direction = p4[:, :3] / np.maximum(pmag, 1e-12)[:, None]
         r2 = np.einsum("ij,ij->i", pos, pos)
         is_n = (pdg == PROTON) | (pdg == NEUTRON)
-        m = _masses(pdg)
+        m = table_mass(pdg)
         capture = is_n & (p4[:, 3] - m < params.nucleon_t_min)
         leave = (r2 > nuc.rmax[k] ** 2) & (np.einsum("ij,ij->i", pos, direction) > 0) & ~capture
         gone = leave | capture
@@ -527,14 +518,14 @@ def _run(pos: np.ndarray, p4: np.ndarray, pdg: np.ndarray, owner: np.ndarray, k:
             if leave.any():
                 out_pdg.append(pdg[leave]), out_p4.append(p4[leave]), out_owner.append(owner[leave])
             if capture.any():
-                acc_capt.add(owner[capture], p4[capture], _charge(pdg[capture]), np.ones(int(capture.sum())))
+                acc_capt.add(owner[capture], p4[capture], pdg_charge(pdg[capture]), np.ones(int(capture.sum())))
             keep = ~gone
             pos, p4, pdg, owner, k = pos[keep], p4[keep], pdg[keep], owner[keep], k[keep]
             pmag, direction, is_n, m, r2 = pmag[keep], direction[keep], is_n[keep], m[keep], r2[keep]
             if not len(pdg):
                 break
         n = len(pdg)
-        charge = _charge(pdg)
+        charge = pdg_charge(pdg).astype(np.int64)
         rho0 = nuc.density(np.sqrt(r2), k)
         ds = params.step_fm * np.clip(np.sqrt(nuc.rho_c[k] / np.maximum(rho0, 1e-30)), 1.0, 4.0)
         pos = pos + (0.5 * ds)[:, None] * direction  # the middle of the step
@@ -619,7 +610,7 @@ def _run(pos: np.ndarray, p4: np.ndarray, pdg: np.ndarray, owner: np.ndarray, k:
     o_pdg = np.concatenate(out_pdg) if out_pdg else np.zeros(0, np.int32)
     o_p4 = np.concatenate(out_p4) if out_p4 else np.zeros((0, 4))
     o_owner = np.concatenate(out_owner) if out_owner else np.zeros(0, np.int64)
-    acc_out.add(o_owner, o_p4, _charge(o_pdg), _baryon(o_pdg))
+    acc_out.add(o_owner, o_p4, pdg_charge(o_pdg), _baryon(o_pdg))
     stats = FSIStats(acc_in.e, acc_out.e, acc_partner.e, acc_capt.e, acc_in.q, acc_out.q, acc_partner.q, acc_capt.q,
                      acc_in.p, acc_out.p, acc_partner.p, acc_capt.p, acc_in.b, acc_out.b, acc_partner.b, acc_capt.b,
                      counts, unfinished)
@@ -665,7 +656,7 @@ def apply_fsi(inter: Interactions, nuclei_by_pdg: Mapping[int, Nucleus], params:
     if fz.any():
         pm = np.sqrt(np.sum(p4[:, :3] ** 2, axis=1))
         ct0 = np.where(np.isin(pdg[rows], NUCLEON_PDGS), params.formation_ct0_nucleon, params.formation_ct0_pion)
-        length = np.where(fz, ct0 * pm / np.maximum(_masses(pdg[rows]), 1e-9), 0.0)
+        length = np.where(fz, ct0 * pm / np.maximum(table_mass(pdg[rows]), 1e-9), 0.0)
         pos = pos + length[:, None] * p4[:, :3] / np.maximum(pm, 1e-12)[:, None]
     casc = _run(pos, p4, pdg[rows], ev[rows], kidx[ev[rows]], n, nuc, params, rng)
     still = np.flatnonzero(~moving)
@@ -702,7 +693,7 @@ def hadron_nucleus_xsec(nucleus: Nucleus, pdg: int, t_kin: float, n: int, params
     b = rmax * np.sqrt(rng.random(n))
     phi = rng.uniform(0, 2 * np.pi, n)
     pos = np.stack([b * np.cos(phi), b * np.sin(phi), -np.sqrt(np.maximum(rmax**2 - b**2, 0.0)) - 1e-6], axis=1)
-    m = float(_masses(np.array([pdg]))[0])
+    m = float(table_mass(np.array([pdg]))[0])
     pz = np.sqrt((t_kin + m) ** 2 - m**2)
     p4 = np.tile([0.0, 0.0, pz, t_kin + m], (n, 1))
     casc = _run(pos, p4, np.full(n, pdg, np.int32), np.arange(n), np.zeros(n, np.int64), n, nuc, params, rng)
