@@ -85,3 +85,27 @@ def test_checkpoint_round_trip_and_bad_files(tmp_path) -> None:
     (tmp_path / ".last.old-123" / "train_state.json").write_text("{not json")
     with pytest.raises(InputError, match="train_state.json: not valid JSON"):
         read_info(tmp_path / ".last.old-123")
+
+
+def test_run_recipe_resumes_unless_told_not_to(tmp_path, one_thread) -> None:
+    from hepfm.experiments.run import Recipe, run_recipe
+
+    write_dataset(tmp_path)
+
+    def recipe(max_steps: int) -> Recipe:
+        return Recipe.from_raw({
+            "data": {"train": str(tmp_path / "train.h5"), "val": str(tmp_path / "val.h5"), "max_tokens": 16},
+            "tasks": [{"label": "label"}],
+            "model": {"name": "pet-tiny", "options": {"dim": 16, "depth": 1, "heads": 2, "head_hidden": 16}},
+            "train": {"max_steps": max_steps, "batch_size": 32, "val_every": 2, "checkpoint_every": 2, "log_every": 1},
+            "out": str(tmp_path / "run"),
+        })
+
+    run_recipe(recipe(4))
+    run_recipe(recipe(6))  # continues at step 4
+    assert [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl")] == [1, 2, 3, 4, 5, 6]
+    first = read_metrics(tmp_path / "run" / "metrics.jsonl")[0]
+    run_recipe(recipe(2), resume=False)  # starts afresh: the same first step, then stops at 2
+    again = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert [r["step"] for r in again] == [1, 2]
+    assert again[0]["train_loss"] == pytest.approx(first["train_loss"])

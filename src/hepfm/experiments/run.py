@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -90,7 +90,11 @@ def sibling_split(train: str, split: str) -> str | None:
 
 
 def run_recipe(recipe: Recipe, *, resume: bool = True) -> dict[str, Any]:
-    """Train the recipe's model and evaluate it on the test split; returns the test report."""
+    """Train the recipe's model and evaluate it on the test split; returns the test report.
+
+    With ``resume`` (and the recipe's ``train.resume``, default true) an interrupted run in the
+    same output folder continues from its last checkpoint; ``resume=False`` always starts afresh.
+    """
     from hepfm.data import EventLoader, open_events
     from hepfm.evaluate import evaluate_model
     from hepfm.models import HepModel, InputSpec, TaskSpec, create_model
@@ -102,6 +106,8 @@ def run_recipe(recipe: Recipe, *, resume: bool = True) -> dict[str, Any]:
     if not any(train.get(k) for k in ("epochs", "max_steps", "max_flops")):
         train["epochs"] = DEFAULT_EPOCHS
     train_cfg = TrainConfig.from_dict(train, where="recipe:train")
+    if not resume:
+        train_cfg = replace(train_cfg, resume=False)
     if "epochs" not in recipe.train and train_cfg.epochs == DEFAULT_EPOCHS:
         log.info("no epochs/max_steps/max_flops given: training for %d epochs", DEFAULT_EPOCHS)
 
