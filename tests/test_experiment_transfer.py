@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from hepfm.config import load_yaml
 from hepfm.errors import InputError
@@ -124,6 +125,28 @@ def test_mini_study_end_to_end(mini: tuple) -> None:
     assert page.count("data:image/png;base64,") == 14 and page.count("<table>") >= 6
     assert "Compute to match" in page and "Label efficiency" in page and "PET pretrained, adapter" in page
     assert task["verdict"][0].split("] ", 1)[1][:20] in page
+
+
+def test_cli_rebuilds_and_publishes_the_report(mini: tuple, cli, tmp_path: Path) -> None:
+    """``hepfm experiment transfer --only-report --publish``: Markdown summary and a copy for the docs."""
+    study, _, root = mini
+    raw = load_yaml(MINI)
+    raw["data"]["train"] = study.data.train
+    for fam in raw["families"]:
+        fam["backbone"] = str(root / "inputs" / f"backbone-{fam['name']}" / "best")
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    out = cli("experiment", "transfer", "--config", str(config), "--out", study.out, "--only-report",
+              "--publish", str(tmp_path / "docs"))
+    assert "0 trained" in out and "copied to:" in out
+    summary = (tmp_path / "docs" / "summary.md").read_text()
+    verdict = json.loads((tmp_path / "docs" / "report.json").read_text())["tasks"]["label"]["verdict"]
+    assert f"- {verdict[0]}" in summary and "| PET pretrained, adapter | 128 |" in summary
+    copied = sorted(p.name for p in (tmp_path / "docs").glob("*.png"))
+    assert copied == sorted(p.name for p in (Path(study.out) / "report").glob("*.png")) and len(copied) == 14
+    assert all(f"]({name})" in summary for name in copied)
+    with pytest.raises(InputError, match="not a written report"):
+        tr.publish_report(tmp_path, tmp_path / "elsewhere")
 
 
 def test_rerun_skips_finished_and_resumes_interrupted(mini: tuple) -> None:

@@ -313,19 +313,25 @@ def experiment_transfer(
     config: Path = typer.Option(..., "--config", "-c", help="Study YAML (see configs/transfer/)."),
     out: Optional[Path] = typer.Option(None, help="Study folder (overrides out)."),
     only_report: bool = typer.Option(False, "--only-report", help="Train nothing; rebuild the report from finished runs."),
+    publish: Optional[Path] = typer.Option(None, help="Also copy the report (HTML, JSON, Markdown summary, PNGs) "
+                                           "to this folder, e.g. docs/transfer-results."),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
 ) -> None:
     """Pretrained vs random-init backbones on every task, size and seed at equal FLOPs; then the report.
 
-    Rerunning skips finished runs and resumes interrupted ones.
+    Rerunning skips finished runs and resumes interrupted ones. Several processes may share a
+    study folder if each is given other tasks (--set 'tasks=[cc1pi0]').
     """
     from hepfm.experiments.transfer import load_study, run_study
+    from hepfm.experiments.transfer_report import publish_report
 
     study = load_study(config, set_, out=out)
     result = run_study(study, only_report=only_report)
     typer.echo(f"{result['planned']} runs planned: {result['ran']} trained, {result['skipped']} already done, "
                f"{result['failed']} diverged")
     typer.echo(f"report: {result['report']}")
+    if publish is not None:
+        typer.echo(f"copied to: {publish_report(Path(result['report']).parent, publish)}")
 
 
 # ---------------------------------------------------------------- zoo

@@ -41,6 +41,7 @@ import numpy as np
 import yaml
 
 import hepfm
+from hepfm.errors import InputError
 from hepfm.evaluate._util import jsonable
 from hepfm.experiments.transfer import PlannedRun, TransferStudy, model_keys, run_status
 from hepfm.train.metrics import read_metrics
@@ -335,7 +336,8 @@ def environment() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         commit = None
     return {"platform": platform.platform(), "cpus": os.cpu_count(), "gpus": gpus, "python": sys.version.split()[0],
-            "hepfm": hepfm.__version__, "git_commit": commit, "torch": torch.__version__, "numpy": np.__version__,
+            "hepfm": hepfm.__version__, "git_commit": commit, "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "numpy": np.__version__,
             "time": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
@@ -411,8 +413,8 @@ def task_plots(study: TransferStudy, task: str, summary: Mapping[str, Any], resu
     return out
 
 
-def _embed(path: Path) -> str:
-    """A PNG as a base64 data URI, reduced to a 128-colour palette (about 3x smaller) for a mailable page."""
+def _small_png(path: Path) -> bytes:
+    """A PNG reduced to a 128-colour palette (about 3x smaller, indistinguishable for line plots)."""
     import io
 
     from PIL import Image
@@ -420,7 +422,37 @@ def _embed(path: Path) -> str:
     buffer = io.BytesIO()
     with Image.open(path) as image:
         image.convert("RGB").quantize(colors=128).save(buffer, "PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return buffer.getvalue()
+
+
+def _embed(path: Path) -> str:
+    """A PNG as a base64 data URI (palette-reduced) for a self-contained, mailable page."""
+    return "data:image/png;base64," + base64.b64encode(_small_png(path)).decode()
+
+
+def publish_report(folder: str | Path, dest: str | Path) -> Path:
+    """Copy a written report (index.html, report.json, summary.md, palette-reduced PNGs) to ``dest``.
+
+    Meant for keeping a study's results beside the documentation; files of an earlier copy
+    in ``dest`` that the report no longer has are removed. Returns ``dest``.
+    """
+    folder, dest = Path(folder), Path(dest)
+    names = ("index.html", "report.json", "summary.md")
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        raise InputError(str(folder), f"not a written report (missing {', '.join(missing)})")
+    dest.mkdir(parents=True, exist_ok=True)
+    pngs = sorted(folder.glob("*.png"))
+    for old in dest.glob("*.png"):
+        if not (folder / old.name).exists():
+            old.unlink()
+    for name in names:
+        with atomic_path(dest / name) as tmp:
+            tmp.write_bytes((folder / name).read_bytes())
+    for png in pngs:
+        with atomic_path(dest / png.name) as tmp:
+            tmp.write_bytes(_small_png(png))
+    return dest
 
 
 # ---------------------------------------------------------------- report
@@ -444,7 +476,7 @@ def build_report(study: TransferStudy, runs: Sequence[PlannedRun], facts: Mappin
 
 
 def write_report(study: TransferStudy, runs: Sequence[PlannedRun], facts: Mapping[str, Any]) -> Path:
-    """Write ``out/report/`` (report.json, PNGs, self-contained index.html); return the HTML path."""
+    """Write ``out/report/`` (report.json, PNGs, self-contained index.html, summary.md); return the HTML path."""
     folder = Path(study.out) / "report"
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):  # all redrawn below; none left from an earlier config
@@ -457,6 +489,8 @@ def write_report(study: TransferStudy, runs: Sequence[PlannedRun], facts: Mappin
         tmp.write_text(json.dumps(report, indent=1) + "\n")
     with atomic_path(folder / "index.html") as tmp:
         tmp.write_text(render_html(report, folder))
+    with atomic_path(folder / "summary.md") as tmp:
+        tmp.write_text(render_markdown(report))
     return folder / "index.html"
 
 
@@ -476,20 +510,16 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     return "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + f"</tr>{body}</table>"
 
 
-def _task_html(task: str, s: Mapping[str, Any], folder: Path) -> str:
-    e = html.escape
-    parts = [f"<h2>Task {e(task)} ({e(s['kind'])})</h2>", "<h3>Training dynamics and test metric against size</h3>"]
-    for p in s.get("plots", []):
-        parts.append(f'<figure><img src="{_embed(folder / p["path"])}" alt="{e(p["path"])}">'
-                     f'<figcaption>{e(p["caption"])}</figcaption></figure>')
+def task_tables(s: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The tables of one task summary as (title, header, rows): test metrics, compute to match, label efficiency."""
     columns = CLASS_COLUMNS if s["kind"] == "class" else REGRESSION_COLUMNS
     rows = [[display(k), n, *[_cell(row[c]) for c in columns], _cell(row["flops"]), ", ".join(map(str, row["stopped_by"]))]
             for k, by_size in s["final"].items() for n, row in sorted(by_size.items(), key=lambda kv: int(kv[0]))]
     residual = "(pred − true)/true" if s.get("residual") == "relative" else "pred − true"
     point = (f"; ε_S, purity and 1/ε_B at the working point {s.get('working_point')}" if s["kind"] == "class"
              else f"; bias and resolution of {residual}: median and half 16–84 % width, mean and std")
-    parts += [f"<h3>Test metrics (mean ± std over seeds{e(point)})</h3>",
-              _table(["model", "labelled events", *[LABELS.get(c, c) for c in columns], "FLOPs", "stopped by"], rows)]
+    tables = [(f"Test metrics (mean ± std over seeds{point})",
+               ["model", "labelled events", *[LABELS.get(c, c) for c in columns], "FLOPs", "stopped by"], rows)]
     rows = []
     for k, by_size in s["compute_to_match"].items():
         for n, m in by_size.items():
@@ -497,14 +527,56 @@ def _task_html(task: str, s: Mapping[str, Any], folder: Path) -> str:
             ratio = "–" if not r["n"] else f"{r['mean']:.3g} ({r['min']:.3g}–{r['max']:.3g})"
             bound = " (upper bound)" if m["any_upper_bound"] else ""
             rows.append([display(k), n, f"{m['n_reached']} of {m['n_pairs']}", ratio + bound])
-    parts += ["<h3>Compute to match random init's best validation loss</h3>",
-              _table(["model", "labelled events", "seed pairs reached", "FLOP ratio mean (min–max)"], rows)]
+    tables.append(("Compute to match random init's best validation loss",
+                   ["model", "labelled events", "seed pairs reached", "FLOP ratio mean (min–max)"], rows))
     rows = [[display(k), "not reached" if not v["reached"] else v["size"], _cell(v["reference"])]
             for k, v in s["label_efficiency"].items()]
-    parts += [f"<h3>Label efficiency (test {e(LABELS.get(s['metric'], s['metric']))})</h3>",
-              _table(["model", "smallest size matching random init at the largest size",
-                      "random init at the largest size"], rows),
-              "<h3>Verdict</h3>", *[f"<p>{e(v)}</p>" for v in s["verdict"]]]
+    tables.append((f"Label efficiency (test {LABELS.get(s['metric'], s['metric'])})",
+                   ["model", "smallest size matching random init at the largest size", "random init at the largest size"],
+                   rows))
+    return tables
+
+
+def _task_html(task: str, s: Mapping[str, Any], folder: Path) -> str:
+    e = html.escape
+    parts = [f"<h2>Task {e(task)} ({e(s['kind'])})</h2>", "<h3>Training dynamics and test metric against size</h3>"]
+    for p in s.get("plots", []):
+        parts.append(f'<figure><img src="{_embed(folder / p["path"])}" alt="{e(p["path"])}">'
+                     f'<figcaption>{e(p["caption"])}</figcaption></figure>')
+    for title, head, rows in task_tables(s):
+        parts += [f"<h3>{e(title)}</h3>", _table(head, rows)]
+    parts += ["<h3>Verdict</h3>", *[f"<p>{e(v)}</p>" for v in s["verdict"]]]
+    return "\n".join(parts)
+
+
+def _what_rows(report: Mapping[str, Any]) -> list[list[Any]]:
+    st, runs = report["study"], report["runs"]
+    return [["planned runs", runs["planned"]], ["finished", runs["done"]], ["failed (diverged)", len(runs["failed"])],
+            ["missing", len(runs["missing"])],
+            ["training wall time (sum over runs)", f"{runs['training_wall_time_s']:.0f} s"],
+            ["training FLOPs (sum over runs)", f"{runs['training_flops']:.3g}"],
+            ["FLOP budget per run", f"{st['budget']['max_flops']:.3g} (step cap {st['budget']['max_steps']})"],
+            ["seeds", st["seeds"]], ["training sizes", st["train_sizes"]]]
+
+
+def _md_table(head: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    def cell(v: Any) -> str:
+        return str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(cell, head)) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(map(cell, row)) + " |" for row in rows])
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    """The report as Markdown (verdicts first, then the tables; plots linked by file name)."""
+    env = report["environment"]
+    parts = [f"# Transfer study: {report['study']['out']}", "", _md_table(["", ""], _what_rows(report)), "",
+             "Environment of this report: " + ", ".join(f"{k} {v}" for k, v in env.items()), ""]
+    for task, s in report["tasks"].items():
+        parts += [f"## Task {task} ({s['kind']})", "", "**Verdict**", "", *[f"- {v}" for v in s["verdict"]], ""]
+        for title, head, rows in task_tables(s):
+            parts += [f"**{title}**", "", _md_table(head, rows), ""]
+        parts += ["Plots: " + ", ".join(f"[{p['path']}]({p['path']})" for p in s.get("plots", [])), ""]
     return "\n".join(parts)
 
 
@@ -513,12 +585,7 @@ def render_html(report: Mapping[str, Any], folder: Path) -> str:
     e = html.escape
     st, runs = report["study"], report["runs"]
     env = report["environment"]
-    what = [["planned runs", runs["planned"]], ["finished", runs["done"]], ["failed (diverged)", len(runs["failed"])],
-            ["missing", len(runs["missing"])],
-            ["training wall time (sum over runs)", f"{runs['training_wall_time_s']:.0f} s"],
-            ["training FLOPs (sum over runs)", f"{runs['training_flops']:.3g}"],
-            ["FLOP budget per run", f"{st['budget']['max_flops']:.3g} (step cap {st['budget']['max_steps']})"],
-            ["seeds", st["seeds"]], ["training sizes", st["train_sizes"]]]
+    what = _what_rows(report)
     data = [[split, report["datasets"]["paths"][split], n] for split, n in report["datasets"]["events"].items()]
     sessions = [[s.get("start"), s.get("wall_time_s"), s.get("ran"), s.get("skipped"), s.get("failed"),
                  s.get("environment", {}).get("platform"), ", ".join(s.get("environment", {}).get("gpus") or []) or "cpu"]
