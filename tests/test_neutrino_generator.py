@@ -44,6 +44,8 @@ def test_numi_like_flux_shape():
     # shape anchors of the MINERvA LE numu flux (Aliaga et al. PRD 94 (2016) 092005): flux(10 GeV) / flux(3 GeV)
     # = 0.036 and flux(20 GeV) / flux(3 GeV) = 0.0062, within 30 %
     r10, r20 = F.numi_le_shape(np.array([10.1, 20.2])) / F.numi_le_shape(np.array([3.03]))
+    print(f"\nNuMI-like flux: mode {mode:.2f} GeV, mean {f.mean:.2f} GeV, >10 GeV {np.mean(s > 10):.3f}, "
+          f"phi(10)/phi(3) {r10:.4f}, phi(20)/phi(3) {r20:.5f}")
     assert 0.7 < r10 / 0.036 < 1.3 and 0.7 < r20 / 0.0062 < 1.3
     assert F.numi_le(-14).mean < f.mean  # the antineutrino tail is weaker
     with pytest.raises(InputError):
