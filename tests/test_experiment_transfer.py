@@ -142,6 +142,7 @@ def test_cli_rebuilds_and_publishes_the_report(mini: tuple, cli, tmp_path: Path)
     summary = (tmp_path / "docs" / "summary.md").read_text()
     verdict = json.loads((tmp_path / "docs" / "report.json").read_text())["tasks"]["label"]["verdict"]
     assert f"- {verdict[0]}" in summary and "| PET pretrained, adapter | 128 |" in summary
+    assert "## Summary" in summary and "| label | AUC | 128 | PET |" in summary  # the headline table
     copied = sorted(p.name for p in (tmp_path / "docs").glob("*.png"))
     assert copied == sorted(p.name for p in (Path(study.out) / "report").glob("*.png")) and len(copied) == 14
     assert all(f"]({name})" in summary for name in copied)

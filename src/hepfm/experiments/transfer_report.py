@@ -537,6 +537,39 @@ def task_tables(s: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[st
     return tables
 
 
+HEADLINE_NOTE = ("Test metric (mean ± std over seeds) at the verdict size; in brackets the compute-to-match ratio: "
+                 "the FLOPs the pretrained model needed to reach random init's best validation loss over those "
+                 "random init needed (≤: already below it at its first validation), or in how many seed pairs it "
+                 "got there at all.")
+
+
+def headline_table(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """One row per task and backbone family at the verdict size: random init, each pretrained strategy
+    (test metric, mean ± std; compute-to-match ratio mean, or "not reached"), and the MLP."""
+    strategies = report["study"]["strategies"]
+    head = ["task", "metric", "labelled events", "family", "random init",
+            *[f"pretrained {st}" for st in strategies], "MLP"]
+    rows = []
+    for task, s in report["tasks"].items():
+        size = str(s["verdict_size"])
+        final = s["final"]
+        families = sorted({k.split("-", 1)[0] for k in final} - {"mlp"})
+        mlp = _cell(final.get("mlp-random-full", {}).get(size, {}).get(s["metric"], {}))
+        for fam in families:
+            cells = []
+            for st in strategies:
+                key = f"{fam}-pretrained-{st}"
+                m = s["compute_to_match"].get(key, {}).get(size, {})
+                r = m.get("ratio", {})
+                ratio = (f"{'≤ ' if m.get('any_upper_bound') else ''}{r['mean']:.2f}× FLOPs" if r.get("n")
+                         and m["n_reached"] == m["n_pairs"] else f"reached {m.get('n_reached', 0)}/{m.get('n_pairs', 0)}")
+                cells.append(f"{_cell(final.get(key, {}).get(size, {}).get(s['metric'], {}))} ({ratio})")
+            random = _cell(final.get(f"{fam}-random-full", {}).get(size, {}).get(s["metric"], {}))
+            rows.append([task, LABELS.get(s["metric"], s["metric"]), size, display(f"{fam}-random-full").split(" ")[0],
+                         random, *cells, mlp])
+    return head, rows
+
+
 def _task_html(task: str, s: Mapping[str, Any], folder: Path) -> str:
     e = html.escape
     parts = [f"<h2>Task {e(task)} ({e(s['kind'])})</h2>", "<h3>Training dynamics and test metric against size</h3>"]
@@ -571,7 +604,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     """The report as Markdown (verdicts first, then the tables; plots linked by file name)."""
     env = report["environment"]
     parts = [f"# Transfer study: {report['study']['out']}", "", _md_table(["", ""], _what_rows(report)), "",
-             "Environment of this report: " + ", ".join(f"{k} {v}" for k, v in env.items()), ""]
+             "Environment of this report: " + ", ".join(f"{k} {v}" for k, v in env.items()), "",
+             "## Summary", "", HEADLINE_NOTE, "", _md_table(*headline_table(report)), ""]
     for task, s in report["tasks"].items():
         parts += [f"## Task {task} ({s['kind']})", "", "**Verdict**", "", *[f"- {v}" for v in s["verdict"]], ""]
         for title, head, rows in task_tables(s):
@@ -596,7 +630,8 @@ def render_html(report: Mapping[str, Any], folder: Path) -> str:
         "td,th{border:1px solid #bbb;padding:2px 6px;font-size:90%}img{width:100%}"
         "figure{display:inline-block;width:49%;margin:0;vertical-align:top}figcaption{font-size:85%}"
         "</style></head><body>",
-        f"<h1>Transfer study: {e(st['out'])}</h1>", "<h2>What was run</h2>", _table(["", ""], what),
+        f"<h1>Transfer study: {e(st['out'])}</h1>", "<h2>Summary</h2>", f"<p>{e(HEADLINE_NOTE)}</p>",
+        _table(*headline_table(report)), "<h2>What was run</h2>", _table(["", ""], what),
         "<h3>Datasets</h3>", _table(["split", "path", "events"], data),
         "<h3>Sessions (each invocation that trained)</h3>",
         _table(["start", "wall time [s]", "ran", "skipped", "failed", "platform", "devices"], sessions),
