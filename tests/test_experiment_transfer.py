@@ -277,6 +277,8 @@ def test_verdict_follows_the_numbers() -> None:
                             100000)
     assert better_res.startswith("Pretrained PET") and "better test resolution (lower: 0.12" in better_res
     assert better_res.endswith("it matches random init trained on 100000 labelled events with 1000.")
+    single = tr.verdict("PT", "auc", True, _match([0.5]), tr.stat([0.977]), tr.stat([0.973]), True)
+    assert "better test AUC" in single and "from a single seed (no spread" in single
 
 
 def test_regression_summary_from_reports(tmp_path: Path) -> None:

@@ -181,6 +181,8 @@ def verdict(label: str, metric: str, higher_is_better: bool, match: Mapping[str,
     where = ("at equal compute" if equal_compute else
              "at the end of training (not equal compute: a step/epoch cap stopped some runs first)")
     direction = "higher" if (cmp == "better") == higher_is_better else "lower"
+    if cmp != "unknown" and min(pre["n"], ref["n"]) < 2:
+        where += ", from a single seed (no spread to judge the difference by)"
     if cmp in ("better", "worse"):
         quality = f"has {cmp} test {name} ({direction}: {values}) {where}"
     elif cmp == "compatible":
