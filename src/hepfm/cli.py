@@ -320,7 +320,7 @@ def experiment_transfer(
     """Pretrained vs random-init backbones on every task, size and seed at equal FLOPs; then the report.
 
     Rerunning skips finished runs and resumes interrupted ones. Several processes may share a
-    study folder if each is given other tasks (--set 'tasks=[cc1pi0]').
+    study folder if each is given other tasks (--set tasks=...).
     """
     from hepfm.experiments.transfer import load_study, run_study
     from hepfm.experiments.transfer_report import publish_report
