@@ -7,7 +7,7 @@
 #    resumes), as JOBS processes of one thread each, each on its own tasks (JOBS=1: one process,
 #    all threads); the report of all runs is copied to docs/transfer-results (PUBLISH= to skip).
 # 3. The 4x-budget check (2e12 FLOPs; pt random init vs pt-tiny-jets full fine-tuning; 10^5
-#    events; seed 0: 8 runs) -> docs/transfer-results-long.
+#    events; seeds 0-2: 24 runs) -> docs/transfer-results-long.
 #   bash scripts/run_transfer_study.sh [DATA_DIR] [OUT_DIR]
 set -euo pipefail
 DATA=${1:-data/neutrino}
@@ -39,5 +39,5 @@ study() {  # study OUT_DIR PUBLISH_DIR [--set ...]: run (resuming) in JOBS proce
 }
 
 study "$OUT" "$PUBLISH"
-study "$OUT-long" "$PUBLISH-long" --set budget.max_flops=2e12 --set "seeds=[0]" --set "train_sizes=[100000]" \
+study "$OUT-long" "$PUBLISH-long" --set budget.max_flops=2e12 --set "seeds=[0, 1, 2]" --set "train_sizes=[100000]" \
   --set "strategies=[full]" --set "families=[{name: pt, backbone: pt-tiny-jets}]" --set mlp=null
