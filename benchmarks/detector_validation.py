@@ -30,8 +30,6 @@ from hepfm.simulate.neutrino.constants import MASSES
 from hepfm.simulate.neutrino.kinematics import four_vector, random_directions
 from hepfm.simulate.neutrino.record import CHANNELS, make_interactions
 
-# liquid water, PDG constants; I = 75 eV as in PSTAR
-WATER = E.Material("water", 0.55509, 75.0, 1.0, 3.5017, 0.2400, 2.8004, 0.09116, 3.4773)
 PSTAR = {0.05: 2.227, 0.1: 7.718, 0.2: 25.96}  # proton CSDA range in water [g/cm^2]
 PDG_DEDX_MIN = 1.936  # polystyrene [MeV cm^2/g]
 SINGLE = [(2212, 0.08), (2212, 0.12), (2212, 0.2), (2212, 0.4), (2212, 0.8),
@@ -65,7 +63,7 @@ def energy(block: EventBlock, rows: np.ndarray) -> np.ndarray:
 
 def energy_loss_table() -> list[str]:
     m_p, m_pi, m_k = MASSES[2212], MASSES[211], MASSES[321]
-    water = E.csda_range(np.array(list(PSTAR)), m_p, WATER)
+    water = E.csda_range(np.array(list(PSTAR)), m_p, E.WATER)
     poly = [float(E.csda_range(np.array([t]), m)[0]) for t, m in ((0.1, m_p), (0.05, m_pi), (0.075, m_k))]
     return ["| quantity | this code | reference |", "|---|---|---|",
             f"| polystyrene ⟨−dE/dx⟩_min | {E.min_ionization() / E.POLYSTYRENE.density:.3f} MeV cm²/g "

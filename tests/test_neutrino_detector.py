@@ -17,7 +17,6 @@ from hepfm.simulate.neutrino.kinematics import four_vector, mass, random_directi
 from hepfm.simulate.neutrino.record import CHANNELS, make_interactions
 
 MU, PROTON, PION, OTHER, EM, NEUTRAL, AGG = range(7)
-WATER = E.Material("water", 0.55509, 75.0, 1.0, 3.5017, 0.2400, 2.8004, 0.09116, 3.4773)  # PSTAR uses I = 75 eV
 
 
 def p4_of(pdg: int, p3) -> np.ndarray:
@@ -83,7 +82,7 @@ def test_stopping_power_and_range_match_pdg_and_pstar():
     # PDG "Atomic and nuclear properties": polystyrene <-dE/dx>_min = 1.936 MeV cm^2/g
     assert E.min_ionization() / E.POLYSTYRENE.density == pytest.approx(1.936, rel=0.005)
     # NIST PSTAR CSDA ranges of protons in liquid water [g/cm^2] at 50, 100, 200 MeV
-    got = E.csda_range(np.array([0.05, 0.1, 0.2]), MASSES[2212], WATER)
+    got = E.csda_range(np.array([0.05, 0.1, 0.2]), MASSES[2212], E.WATER)
     np.testing.assert_allclose(got, [2.227, 7.718, 25.96], rtol=0.01)
     t = np.array([0.01, 0.1, 0.5, 3.0])
     for m in (MASSES[2212], MASSES[211], MASSES[13]):

@@ -250,10 +250,15 @@ def test_metrics(report: Mapping[str, Any], task: str, kind: str, working_point:
 # ---------------------------------------------------------------- assembling
 
 
+def family_name(model: str) -> str:
+    """``pet`` → ``PET``, ``pt`` → ``PT`` (the display name of a backbone family)."""
+    return display(f"{model}-random-full").split(" ")[0]
+
+
 def who(key: str) -> str:
     """``pet-pretrained-adapter`` → ``PET (adapter)`` (the subject of a verdict)."""
     model, _, strategy = key.split("-", 2)
-    return f"{display(model + '-random-full').split(' ')[0]} ({strategy})"
+    return f"{family_name(model)} ({strategy})"
 
 
 def display(key: str) -> str:
@@ -567,7 +572,7 @@ def headline_table(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]
                          and m["n_reached"] == m["n_pairs"] else f"reached {m.get('n_reached', 0)}/{m.get('n_pairs', 0)}")
                 cells.append(f"{_cell(final.get(key, {}).get(size, {}).get(s['metric'], {}))} ({ratio})")
             random = _cell(final.get(f"{fam}-random-full", {}).get(size, {}).get(s["metric"], {}))
-            rows.append([task, LABELS.get(s["metric"], s["metric"]), size, display(f"{fam}-random-full").split(" ")[0],
+            rows.append([task, LABELS.get(s["metric"], s["metric"]), size, family_name(fam),
                          random, *cells, mlp])
     return head, rows
 

@@ -41,6 +41,8 @@ class Material:
 
 #: polystyrene [C6H5CHCH2]n, the scintillator of the tracker (PDG table; dE/dx_min = 2.052 MeV cm^2/g)
 POLYSTYRENE = Material("polystyrene", 0.53768, 68.7, 1.060, 3.2999, 0.1647, 2.5031, 0.16454, 3.2224)
+#: liquid water with I = 75 eV, the value NIST PSTAR uses (PDG density-effect constants)
+WATER = Material("water", 0.55509, 75.0, 1.0, 3.5017, 0.2400, 2.8004, 0.09116, 3.4773)
 
 
 def bethe_dedx(beta_gamma: np.ndarray, mass: np.ndarray | float, material: Material = POLYSTYRENE) -> np.ndarray:

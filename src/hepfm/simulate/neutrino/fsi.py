@@ -43,10 +43,10 @@ import numpy as np
 
 from hepfm.errors import InputError
 from hepfm.simulate.neutrino.constants import (
-    GAMMA_DELTA, M_DELTA, M_NEUTRON, M_PI0, M_PI_CHARGED, M_PROTON, NEUTRON, PROTON, pdg_charge, table_mass,
+    GAMMA_DELTA, M_DELTA, M_NEUTRON, M_NUCLEON, M_PI0, M_PI_CHARGED, M_PROTON, NEUTRON, PROTON, pdg_charge, table_mass,
 )
 from hepfm.simulate.neutrino.hadron_xsec import (
-    M_N, cm_momentum, cugnon_slope, nucleon_nucleon_xsec, pion_nucleon_xsec, resonant_share,
+    cm_momentum, cugnon_slope, nucleon_nucleon_xsec, pion_nucleon_xsec, resonant_share,
 )
 from hepfm.simulate.neutrino.kinematics import boost, mass, random_directions, rotate_from_z, two_body_decay
 from hepfm.simulate.neutrino.nucleus import Nucleus
@@ -438,7 +438,7 @@ def _nucleon_collisions(kind: np.ndarray, p4: np.ndarray, charge: np.ndarray, pa
         m1, m2 = _nucleon_mass(charge[el]), _nucleon_mass(q2[el])
         w = mass(total[el])
         good = w > m1 + m2 + 1e-9
-        pcm = cm_momentum(w, M_N, M_N)
+        pcm = cm_momentum(w, M_NUCLEON, M_NUCLEON)
         p_lab = np.linalg.norm(p4[el, :3], axis=1)
         cos_t = _cos_slope(cugnon_slope(p_lab, charge[el] == q2[el]), pcm, rng)
         a, b = _two_body(total[el], p4[el], m1, m2, cos_t, rng)
@@ -552,10 +552,10 @@ def _run(pos: np.ndarray, p4: np.ndarray, pdg: np.ndarray, owner: np.ndarray, k:
                 wp = w[pi]
                 xs = pion_nucleon_xsec(wp, charge[pi], np.full(len(pi), half == 0), rho[pi] / params.rho_ref,
                                        p4[pi, 3] - m[pi], params)
-                sig[pi, 4 * half:4 * half + 4] = xs * (flux[pi] * (wp > M_N + M_PI0))[:, None]
+                sig[pi, 4 * half:4 * half + 4] = xs * (flux[pi] * (wp > M_NUCLEON + M_PI0))[:, None]
                 res_share[pi, half] = resonant_share(wp)
             if len(nu):
-                t_eq = np.maximum((w[nu] ** 2 - 4 * M_N**2) / (2 * M_N), 0.0)
+                t_eq = np.maximum((w[nu] ** 2 - 4 * M_NUCLEON**2) / (2 * M_NUCLEON), 0.0)
                 like = charge[nu] == (1 if half == 0 else 0)
                 sig[nu, 4 * half:4 * half + 2] = nucleon_nucleon_xsec(t_eq, like, params) * flux[nu, None]
         sig[:, :4] *= (MB_TO_FM2 * rho * frac_p)[:, None]

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 
 #: ħc² in mb GeV² (for the unitarity limit of the Breit–Wigner)
 HBARC2_MB = GEV2_TO_CM2 / 1e-27
-M_N = M_NUCLEON
 
 
 # π⁺p and π⁻p total cross sections [mb] at W = √s [GeV]: PDG data points as tabulated in
@@ -46,12 +45,12 @@ _S_PP = np.array([2000, 600, 250, 180, 138, 92, 75, 57, 46, 35, 29.5, 25.5, 25, 
                   48, 47.5, 47, 45.6, 45, 43.3, 42.9], dtype=np.float64)
 _S_NP = np.array([4250, 1380, 770, 585, 465, 300, 232, 175, 140, 100, 80, 63, 50, 40, 35, 34, 34, 36.5, 37.0,
                   37.7, 38, 39, 39.8, 40.5, 40.7, 41, 41.2, 41.5], dtype=np.float64)
-_T_NN = (_SQRTS_NN**2 - 4 * M_N**2) / (2 * M_N)
+_T_NN = (_SQRTS_NN**2 - 4 * M_NUCLEON**2) / (2 * M_NUCLEON)
 _LOG_T_NN = np.log(np.maximum(_T_NN, 1e-4))
 
 #: threshold of NN → NNπ and πN → ππN [GeV]
-_W_NNPI = 2 * M_N + M_PI0
-_W_PIPIN = M_N + 2 * M_PI0
+_W_NNPI = 2 * M_NUCLEON + M_PI0
+_W_PIPIN = M_NUCLEON + 2 * M_PI0
 
 
 def _loginterp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
@@ -61,15 +60,15 @@ def _loginterp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
 
 def delta_width(w: np.ndarray) -> np.ndarray:
     """Energy-dependent Δ(1232) → πN width Γ(W) [GeV] (p-wave, with a form factor β = 0.3 GeV)."""
-    q = cm_momentum(w, M_N, M_PI_CHARGED)
-    q0 = cm_momentum(np.asarray(M_DELTA), M_N, M_PI_CHARGED)
+    q = cm_momentum(w, M_NUCLEON, M_PI_CHARGED)
+    q0 = cm_momentum(np.asarray(M_DELTA), M_NUCLEON, M_PI_CHARGED)
     beta2 = 0.3**2
     return GAMMA_DELTA * (q / q0) ** 3 * (1 + q0**2 / beta2) / (1 + q**2 / beta2)
 
 
 def delta_bw(w: np.ndarray) -> np.ndarray:
     """Δ(1232) elastic π⁺p cross section [mb]: (8π/q²) (Γ²/4) / ((W − M)² + Γ²/4) (unitarity limit at M)."""
-    q = np.maximum(cm_momentum(w, M_N, M_PI_CHARGED), 1e-6)
+    q = np.maximum(cm_momentum(w, M_NUCLEON, M_PI_CHARGED), 1e-6)
     g = delta_width(w)
     return 8 * np.pi / q**2 * HBARC2_MB * 0.25 * g**2 / ((w - M_DELTA) ** 2 + 0.25 * g**2)
 
@@ -117,7 +116,7 @@ def nucleon_nucleon_xsec(t_lab: np.ndarray, like: np.ndarray, params: FSIParams)
     lt = np.log(np.maximum(t_lab, 1e-4))
     total = np.where(like, np.exp(np.interp(lt, _LOG_T_NN, np.log(_S_PP))),
                      np.exp(np.interp(lt, _LOG_T_NN, np.log(_S_NP))))
-    sqrts = np.sqrt(4 * M_N**2 + 2 * M_N * np.maximum(t_lab, 0.0))
+    sqrts = np.sqrt(4 * M_NUCLEON**2 + 2 * M_NUCLEON * np.maximum(t_lab, 0.0))
     # single-pion production: σ_∞ (1 − exp(−((√s − √s_th)/0.25 GeV)²)), σ_∞ = 28 mb (pp), 22 mb (np)
     x = np.maximum(sqrts - _W_NNPI, 0.0) / 0.25
     inel = np.minimum(np.where(like, 28.0, 22.0) * (1 - np.exp(-(x**2))), 0.7 * total)
